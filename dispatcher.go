@@ -1,0 +1,647 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hooksmith/webhook/internal/delivery"
+	"github.com/hooksmith/webhook/internal/ids"
+	"github.com/hooksmith/webhook/internal/retry"
+	"github.com/hooksmith/webhook/store"
+)
+
+// Config tunes a Dispatcher. A nil *Config means all defaults; a zero field
+// means that field's default.
+type Config struct {
+	// Workers is how many deliveries run at once. Defaults to 64.
+	Workers int
+	// RequestTimeout bounds one delivery attempt, connect to last byte read.
+	// Defaults to 15 seconds.
+	RequestTimeout time.Duration
+	// RetrySchedule is the delay before each attempt, the first entry being
+	// the delay before the first attempt; its length is the maximum number
+	// of attempts. Each delay after the first is jittered by ±20%. Defaults
+	// to 0, 5s, 5m, 30m, 2h, 5h, 10h, 10h.
+	RetrySchedule []time.Duration
+	// IdempotencyWindow is how long a published event ID is remembered per
+	// tenant. Defaults to 24 hours.
+	IdempotencyWindow time.Duration
+	// MaxPayloadSize caps an event payload, in bytes. Defaults to 1 MiB.
+	MaxPayloadSize int
+	// MaxResponseBodySize caps how much of a response body is read and
+	// recorded, in bytes. Defaults to 64 KiB.
+	MaxResponseBodySize int64
+	// LeaseDuration is how long a claimed message belongs to this process;
+	// after a crash it becomes deliverable again once the lease ends. Must
+	// exceed RequestTimeout. Defaults to RequestTimeout + 30 seconds.
+	LeaseDuration time.Duration
+	// PollInterval is the longest the scheduler sleeps without a publish to
+	// wake it, which bounds how late it notices expired leases or messages
+	// written by another process. Defaults to 1 second.
+	PollInterval time.Duration
+	// AllowInsecureURLs admits http:// endpoint URLs. For development only.
+	// Defaults to false: endpoints must use https.
+	AllowInsecureURLs bool
+	// Logger receives operational logs; payloads and secrets are never
+	// logged. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+const (
+	defaultWorkers        = 64
+	defaultRequestTimeout = 15 * time.Second
+	defaultIdempotency    = 24 * time.Hour
+	defaultMaxPayload     = 1 << 20
+	defaultMaxResponse    = 64 << 10
+	defaultPollInterval   = time.Second
+	maxClaimBatch         = 256
+	// storeWriteTimeout bounds writes made after the lifecycle context ended
+	// (releasing leases on shutdown).
+	storeWriteTimeout = 5 * time.Second
+)
+
+func (c *Config) withDefaults() (Config, error) {
+	var cfg Config
+	if c != nil {
+		cfg = *c
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = defaultWorkers
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = defaultRequestTimeout
+	}
+	if len(cfg.RetrySchedule) == 0 {
+		cfg.RetrySchedule = retry.DefaultSchedule
+	}
+	for _, d := range cfg.RetrySchedule {
+		if d < 0 {
+			return cfg, invalid("Config.RetrySchedule", "delays must not be negative")
+		}
+	}
+	cfg.RetrySchedule = append([]time.Duration(nil), cfg.RetrySchedule...)
+	if cfg.IdempotencyWindow <= 0 {
+		cfg.IdempotencyWindow = defaultIdempotency
+	}
+	if cfg.MaxPayloadSize <= 0 {
+		cfg.MaxPayloadSize = defaultMaxPayload
+	}
+	if cfg.MaxResponseBodySize <= 0 {
+		cfg.MaxResponseBodySize = defaultMaxResponse
+	}
+	if cfg.LeaseDuration <= 0 {
+		cfg.LeaseDuration = cfg.RequestTimeout + 30*time.Second
+	}
+	if cfg.LeaseDuration <= cfg.RequestTimeout {
+		return cfg, invalid("Config.LeaseDuration", "must exceed RequestTimeout")
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = defaultPollInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg, nil
+}
+
+// Dispatcher stores published events and delivers them. It is safe for
+// concurrent use. Create it with New, then Start it; publishing works before
+// Start (messages wait in the store). Stop or Close it before closing the
+// store.
+type Dispatcher struct {
+	store  store.Store
+	cfg    Config
+	log    *slog.Logger
+	client *http.Client
+
+	wake  chan struct{} // a publish made messages due
+	freed chan struct{} // a worker finished while all were busy
+
+	mu      sync.Mutex
+	state   int                // stateNew, stateRunning, stateDone
+	stopRun context.CancelFunc // ends the scheduler
+	abort   context.CancelFunc // ends in-flight requests
+	work    chan store.Claim
+	wg      sync.WaitGroup // the scheduler
+	workers sync.WaitGroup
+	busy    int // claims handed to workers and not yet finished, under mu
+	drain   bool
+}
+
+const (
+	stateNew = iota
+	stateRunning
+	stateDone
+)
+
+// New returns a Dispatcher on st. It starts no goroutine; see Start.
+// It returns a *ValidationError if cfg is inconsistent.
+func New(st store.Store, cfg *Config) (*Dispatcher, error) {
+	if st == nil {
+		return nil, invalid("store", "required")
+	}
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Dispatcher{
+		store:  st,
+		cfg:    c,
+		log:    c.Logger,
+		client: delivery.NewClient(),
+		wake:   make(chan struct{}, 1),
+		freed:  make(chan struct{}, 1),
+	}, nil
+}
+
+// Start launches the scheduler and the delivery workers and returns at once.
+// The goroutines run until Stop or Close; ctx only bounds Start itself.
+// It returns ErrAlreadyStarted or ErrClosed when called out of turn.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch d.state {
+	case stateRunning:
+		return ErrAlreadyStarted
+	case stateDone:
+		return ErrClosed
+	}
+	d.state = stateRunning
+	runCtx, stopRun := context.WithCancel(context.Background())
+	reqCtx, abort := context.WithCancel(context.Background())
+	d.stopRun, d.abort = stopRun, abort
+	d.work = make(chan store.Claim, d.cfg.Workers)
+	d.workers.Add(d.cfg.Workers)
+	for range d.cfg.Workers {
+		go d.worker(reqCtx)
+	}
+	d.wg.Add(1)
+	go d.schedule(runCtx)
+	return nil
+}
+
+// Stop stops claiming messages and waits for in-flight deliveries to finish.
+// If ctx ends first, the remaining requests are cancelled, their messages are
+// released for a later run, and Stop returns ctx.Err(). Messages claimed but
+// not yet started are released at once. Afterwards the Dispatcher returns
+// ErrClosed. It does not close the store.
+func (d *Dispatcher) Stop(ctx context.Context) error {
+	if !d.shutdown() {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { d.workers.Wait(); close(done) }()
+	select {
+	case <-done:
+		d.abort()
+		return nil
+	case <-ctx.Done():
+		d.abort()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close stops at once: in-flight requests are cancelled and their messages
+// released for a later run. It waits for every goroutine to return.
+func (d *Dispatcher) Close() error {
+	if d.shutdown() {
+		d.abort()
+		d.workers.Wait()
+	}
+	return nil
+}
+
+// shutdown ends the scheduler and tells workers to release what they have
+// not started. It reports whether goroutines were running.
+func (d *Dispatcher) shutdown() bool {
+	d.mu.Lock()
+	prev := d.state
+	d.state = stateDone
+	if prev != stateRunning {
+		d.mu.Unlock()
+		return false
+	}
+	d.drain = true
+	d.stopRun()
+	d.mu.Unlock()
+	d.wg.Wait()
+	close(d.work)
+	return true
+}
+
+func (d *Dispatcher) closed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.state == stateDone
+}
+
+func (d *Dispatcher) signalWake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// RegisterEventType adds t to the catalogue, or updates its description and
+// un-archives it if it exists. It returns a *ValidationError for a bad name.
+func (d *Dispatcher) RegisterEventType(ctx context.Context, t EventType) (*EventType, error) {
+	if !validEventTypeName(t.Name) {
+		return nil, invalid("name", "%q is not dotted segments of [a-zA-Z0-9_-] up to %d bytes", t.Name, MaxEventTypeLength)
+	}
+	if len(t.Description) > MaxDescriptionLength || !utf8.ValidString(t.Description) {
+		return nil, invalid("description", "must be valid UTF-8 of at most %d bytes", MaxDescriptionLength)
+	}
+	if d.closed() {
+		return nil, ErrClosed
+	}
+	now := time.Now().UTC()
+	rec, err := d.store.EventTypeGet(ctx, t.Name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		rec = &store.EventType{Name: t.Name, CreatedAt: now}
+	case err != nil:
+		return nil, err
+	}
+	rec.Description, rec.Archived, rec.UpdatedAt = t.Description, false, now
+	if err := d.store.EventTypePut(ctx, rec); err != nil {
+		return nil, err
+	}
+	return eventTypeFromStore(rec), nil
+}
+
+// GetEventType returns the catalogue entry or ErrNotFound.
+func (d *Dispatcher) GetEventType(ctx context.Context, name string) (*EventType, error) {
+	rec, err := d.store.EventTypeGet(ctx, name)
+	if err != nil {
+		return nil, notFound(err, "event type", name)
+	}
+	return eventTypeFromStore(rec), nil
+}
+
+// ListEventTypes pages through the catalogue in name order, archived
+// entries included.
+func (d *Dispatcher) ListEventTypes(ctx context.Context, opts ListOptions) (Page[*EventType], error) {
+	p := opts.storeParams()
+	recs, err := d.store.EventTypeList(ctx, p)
+	if err != nil {
+		return Page[*EventType]{}, err
+	}
+	return page(recs, p.Limit, eventTypeFromStore, func(r *store.EventType) string { return r.Name }), nil
+}
+
+// ArchiveEventType stops the type from taking new events; publishing it
+// returns ErrEventTypeArchived. Messages already published still deliver.
+func (d *Dispatcher) ArchiveEventType(ctx context.Context, name string) error {
+	if d.closed() {
+		return ErrClosed
+	}
+	rec, err := d.store.EventTypeGet(ctx, name)
+	if err != nil {
+		return notFound(err, "event type", name)
+	}
+	rec.Archived, rec.UpdatedAt = true, time.Now().UTC()
+	return d.store.EventTypePut(ctx, rec)
+}
+
+func eventTypeFromStore(r *store.EventType) *EventType {
+	return &EventType{Name: r.Name, Description: r.Description, Archived: r.Archived,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+// checkEventType returns nil if name may be published now.
+func (d *Dispatcher) checkEventType(ctx context.Context, name string) error {
+	rec, err := d.store.EventTypeGet(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: %q", ErrUnknownEventType, name)
+	case err != nil:
+		return err
+	case rec.Archived:
+		return fmt.Errorf("%w: %q", ErrEventTypeArchived, name)
+	}
+	return nil
+}
+
+// notFound turns a store miss into ErrNotFound naming what was missing.
+func notFound(err error, what, id string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %s %q", ErrNotFound, what, id)
+	}
+	return err
+}
+
+// Tenant returns the handle through which every operation on one customer's
+// data goes. Handles are cheap; an invalid id makes every call on the handle
+// return a *ValidationError.
+func (d *Dispatcher) Tenant(id string) *Tenant {
+	return &Tenant{d: d, id: id}
+}
+
+// Tenant scopes operations to one customer: an ID that belongs to another
+// tenant is ErrNotFound. It is safe for concurrent use.
+type Tenant struct {
+	d  *Dispatcher
+	id string
+}
+
+// ID returns the tenant's ID.
+func (t *Tenant) ID() string { return t.id }
+
+func (t *Tenant) check() error {
+	if !validTenantID(t.id) {
+		return invalid("tenant_id", "must be 1 to %d bytes of printable UTF-8", MaxIDLength)
+	}
+	if t.d.closed() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// CreateEndpoint registers an endpoint with a fresh signing secret. It
+// returns a *ValidationError naming the field for bad input.
+func (t *Tenant) CreateEndpoint(ctx context.Context, p EndpointParams) (*Endpoint, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	if err := p.normalize(t.d.cfg.AllowInsecureURLs, t.d.knownType(ctx)); err != nil {
+		return nil, err
+	}
+	secret, err := newSecret()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	rec := &store.Endpoint{
+		ID: ids.New("ep"), TenantID: t.id,
+		Secrets:   []store.Secret{{Value: secret, CreatedAt: now}},
+		CreatedAt: now, UpdatedAt: now,
+	}
+	applyParams(rec, &p)
+	if err := t.d.store.EndpointCreate(ctx, rec); err != nil {
+		return nil, err
+	}
+	return endpointFromStore(rec), nil
+}
+
+func (d *Dispatcher) knownType(ctx context.Context) func(string) (bool, error) {
+	return func(name string) (bool, error) {
+		_, err := d.store.EventTypeGet(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+}
+
+// GetEndpoint returns the endpoint or ErrNotFound.
+func (t *Tenant) GetEndpoint(ctx context.Context, id string) (*Endpoint, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	rec, err := t.d.store.EndpointGet(ctx, t.id, id)
+	if err != nil {
+		return nil, notFound(err, "endpoint", id)
+	}
+	return endpointFromStore(rec), nil
+}
+
+// ListEndpoints pages through the tenant's endpoints in creation order.
+func (t *Tenant) ListEndpoints(ctx context.Context, opts ListOptions) (Page[*Endpoint], error) {
+	if err := t.check(); err != nil {
+		return Page[*Endpoint]{}, err
+	}
+	p := opts.storeParams()
+	recs, err := t.d.store.EndpointList(ctx, t.id, p)
+	if err != nil {
+		return Page[*Endpoint]{}, err
+	}
+	return page(recs, p.Limit, endpointFromStore, func(r *store.Endpoint) string { return r.ID }), nil
+}
+
+// UpdateEndpoint replaces the endpoint's parameters with p, whole: a field
+// left empty takes its default. The secret is kept. Enabling a disabled
+// endpoint resumes delivery of its pending messages.
+func (t *Tenant) UpdateEndpoint(ctx context.Context, id string, p EndpointParams) (*Endpoint, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	if err := p.normalize(t.d.cfg.AllowInsecureURLs, t.d.knownType(ctx)); err != nil {
+		return nil, err
+	}
+	return t.modifyEndpoint(ctx, id, func(r *store.Endpoint) { applyParams(r, &p) })
+}
+
+// EnableEndpoint resumes routing and delivery to the endpoint.
+func (t *Tenant) EnableEndpoint(ctx context.Context, id string) error {
+	_, err := t.setDisabled(ctx, id, false, "")
+	return err
+}
+
+// DisableEndpoint stops routing new events to the endpoint and holds its
+// pending messages until it is enabled.
+func (t *Tenant) DisableEndpoint(ctx context.Context, id string) error {
+	_, err := t.setDisabled(ctx, id, true, "disabled by the host")
+	return err
+}
+
+func (t *Tenant) setDisabled(ctx context.Context, id string, disabled bool, reason string) (*Endpoint, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return t.modifyEndpoint(ctx, id, func(r *store.Endpoint) {
+		r.Enabled, r.DisabledReason = !disabled, reason
+	})
+}
+
+func (t *Tenant) modifyEndpoint(ctx context.Context, id string, change func(*store.Endpoint)) (*Endpoint, error) {
+	rec, err := t.d.store.EndpointGet(ctx, t.id, id)
+	if err != nil {
+		return nil, notFound(err, "endpoint", id)
+	}
+	change(rec)
+	now := time.Now().UTC()
+	rec.UpdatedAt = now
+	if err := t.d.store.EndpointUpdate(ctx, rec, now); err != nil {
+		return nil, notFound(err, "endpoint", id)
+	}
+	if rec.Enabled {
+		t.d.signalWake()
+	}
+	return endpointFromStore(rec), nil
+}
+
+// DeleteEndpoint removes the endpoint; its pending messages are cancelled,
+// not delivered. An attempt in flight at that moment may still complete.
+func (t *Tenant) DeleteEndpoint(ctx context.Context, id string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	return notFound(t.d.store.EndpointDelete(ctx, t.id, id, time.Now().UTC()), "endpoint", id)
+}
+
+// Publish stores ev and one message for each of the tenant's enabled
+// endpoints whose type and label filters match it, in one durable write,
+// then wakes delivery. An event that matches no endpoint is still stored.
+//
+// It returns a *ValidationError for bad input, ErrUnknownEventType or
+// ErrEventTypeArchived for a type that cannot be published, and ErrClosed
+// after Stop; in each case nothing is written.
+func (t *Tenant) Publish(ctx context.Context, ev Event) (*PublishResult, error) {
+	rec, err := t.prepare(ctx, &ev)
+	if err != nil {
+		return nil, err
+	}
+	eps, err := t.d.store.EndpointListAll(ctx, t.id)
+	if err != nil {
+		return nil, err
+	}
+	var targets []*store.Endpoint
+	for _, ep := range eps {
+		if ep.Enabled && matchesType(ep.EventTypes, ev.Type) && matchesLabels(ep.Labels, ev.Labels) {
+			targets = append(targets, ep)
+		}
+	}
+	return t.insert(ctx, rec, targets)
+}
+
+// SendTo stores ev for one endpoint, whatever its filters, like Publish
+// otherwise. It returns ErrNotFound for an unknown endpoint and
+// ErrEndpointDisabled for a disabled one.
+func (t *Tenant) SendTo(ctx context.Context, endpointID string, ev Event) (*PublishResult, error) {
+	rec, err := t.prepare(ctx, &ev)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := t.d.store.EndpointGet(ctx, t.id, endpointID)
+	if err != nil {
+		return nil, notFound(err, "endpoint", endpointID)
+	}
+	if !ep.Enabled {
+		return nil, fmt.Errorf("%w: %q", ErrEndpointDisabled, endpointID)
+	}
+	return t.insert(ctx, rec, []*store.Endpoint{ep})
+}
+
+// prepare validates ev, fills its defaults and returns its store record.
+func (t *Tenant) prepare(ctx context.Context, ev *Event) (*store.Event, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	if err := t.d.validateEvent(ev); err != nil {
+		return nil, err
+	}
+	if err := t.d.checkEventType(ctx, ev.Type); err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	if ev.ID == "" {
+		ev.ID = ids.New("evt")
+	}
+	if ev.OccurredAt.IsZero() {
+		ev.OccurredAt = now
+	}
+	return &store.Event{
+		Key: ids.New("evk"), TenantID: t.id, ID: ev.ID, Type: ev.Type,
+		ContentType: ev.ContentType, Labels: ev.Labels, OccurredAt: ev.OccurredAt.UTC(),
+		CreatedAt: now, Payload: ev.Payload,
+	}, nil
+}
+
+func (d *Dispatcher) validateEvent(ev *Event) error {
+	if ev.ID != "" && !validID(ev.ID) {
+		return invalid("id", "must be 1 to %d characters of [A-Za-z0-9._:-]", MaxIDLength)
+	}
+	if !validEventTypeName(ev.Type) {
+		return invalid("type", "%q is not dotted segments of [a-zA-Z0-9_-]", ev.Type)
+	}
+	if len(ev.Payload) == 0 {
+		return invalid("payload", "required")
+	}
+	if len(ev.Payload) > d.cfg.MaxPayloadSize {
+		return &ValidationError{Field: "payload",
+			Reason: fmt.Sprintf("%d bytes exceeds the limit of %d", len(ev.Payload), d.cfg.MaxPayloadSize),
+			Err:    ErrPayloadTooLarge}
+	}
+	if ev.ContentType == "" {
+		ev.ContentType = "application/json"
+	} else if _, _, err := mime.ParseMediaType(ev.ContentType); err != nil || len(ev.ContentType) > 256 {
+		return invalid("content_type", "not a media type")
+	}
+	return validateLabels("labels", ev.Labels)
+}
+
+// insert writes the event with one message per target endpoint.
+func (t *Tenant) insert(ctx context.Context, ev *store.Event, targets []*store.Endpoint) (*PublishResult, error) {
+	due := ev.CreatedAt.Add(t.d.cfg.RetrySchedule[0])
+	msgs := make([]*store.Message, len(targets))
+	ev.Messages = make([]store.MessageRef, len(targets))
+	for i, ep := range targets {
+		msgs[i] = &store.Message{
+			ID: ids.New("msg"), TenantID: t.id, EndpointID: ep.ID, EventID: ev.ID, EventKey: ev.Key,
+			Status: store.StatusPending, NextAttemptAt: due, CreatedAt: ev.CreatedAt, UpdatedAt: ev.CreatedAt,
+		}
+		ev.Messages[i] = store.MessageRef{MessageID: msgs[i].ID, EndpointID: ep.ID}
+	}
+	res, err := t.d.store.EventInsert(ctx, store.EventInsertParams{
+		Event: ev, Messages: msgs, IdempotencyWindow: t.d.cfg.IdempotencyWindow, Now: ev.CreatedAt,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !res.Duplicate && len(msgs) > 0 {
+		t.d.signalWake()
+	}
+	out := &PublishResult{EventID: res.Event.ID, Duplicate: res.Duplicate,
+		Messages: make([]MessageRef, len(res.Event.Messages))}
+	for i, m := range res.Event.Messages {
+		out.Messages[i] = MessageRef(m)
+	}
+	return out, nil
+}
+
+// GetMessage returns the message or ErrNotFound.
+func (t *Tenant) GetMessage(ctx context.Context, id string) (*Message, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	m, err := t.d.store.MessageGet(ctx, t.id, id)
+	if err != nil {
+		return nil, notFound(err, "message", id)
+	}
+	return messageFromStore(m), nil
+}
+
+// AttemptQuery filters ListAttempts.
+type AttemptQuery struct {
+	// MessageID keeps only that message's attempts, if set.
+	MessageID string
+	// EndpointID keeps only that endpoint's attempts, if set.
+	EndpointID string
+	ListOptions
+}
+
+// ListAttempts pages through the tenant's delivery attempts, newest first.
+func (t *Tenant) ListAttempts(ctx context.Context, q AttemptQuery) (Page[*Attempt], error) {
+	if err := t.check(); err != nil {
+		return Page[*Attempt]{}, err
+	}
+	p := q.storeParams()
+	recs, err := t.d.store.AttemptList(ctx, t.id, store.AttemptListParams{
+		MessageID: q.MessageID, EndpointID: q.EndpointID, Before: p.After, Limit: p.Limit,
+	})
+	if err != nil {
+		return Page[*Attempt]{}, err
+	}
+	return page(recs, p.Limit, func(a *Attempt) *Attempt { return a }, func(a *Attempt) string { return a.ID }), nil
+}

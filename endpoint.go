@@ -1,0 +1,353 @@
+package webhook
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hooksmith/webhook/store"
+)
+
+// Input limits. Exceeding one is a *ValidationError naming the field.
+const (
+	MaxURLLength         = 2048
+	MaxDescriptionLength = 1024
+	MaxLabels            = 32
+	MaxLabelKeyLength    = 64
+	MaxLabelValueLength  = 256
+	MaxHeaders           = 20
+	MaxHeaderValueLength = 1024
+	MaxMetadataSize      = 8 << 10 // keys plus values, in bytes
+	MaxEventTypeFilters  = 100
+	MaxEventTypeLength   = 128
+	MaxIDLength          = 128
+)
+
+// EndpointParams is the part of an endpoint the host sets. CreateEndpoint
+// takes it, and UpdateEndpoint replaces it whole, so an update is: get the
+// endpoint, change its EndpointParams, send them back.
+type EndpointParams struct {
+	// URL receives the deliveries. https is required unless
+	// Config.AllowInsecureURLs is set.
+	URL string
+	// Method is POST, PUT or PATCH. Defaults to POST.
+	Method string
+	// Description is free text for the host's UI, up to 1024 bytes.
+	Description string
+	// EventTypes filters by type: registered names, or "prefix.*" to match
+	// every type under a dotted prefix. Empty means every type.
+	EventTypes []string
+	// Labels filters by label: the endpoint gets an event only if each pair
+	// here is among the event's labels.
+	Labels map[string]string
+	// Headers are added to every request. Names that carry the signature or
+	// framing (webhook-*, content-type, host, ...) are refused.
+	Headers map[string]string
+	// Metadata is the host's own data; never sent.
+	Metadata map[string]string
+	// Disabled stops routing new events to the endpoint and holds its
+	// pending messages until it is enabled again.
+	Disabled bool
+}
+
+// Endpoint is a tenant's webhook subscription.
+//
+// Printing an Endpoint with fmt never shows its secret; Secret returns it.
+type Endpoint struct {
+	ID       string
+	TenantID string
+	EndpointParams
+	// DisabledReason says why the endpoint was disabled, if it is.
+	DisabledReason string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+
+	secrets []store.Secret
+}
+
+// Secret returns the current signing secret (whsec_...), for the host to hand
+// to its customer.
+func (e *Endpoint) Secret() string {
+	for _, s := range e.secrets {
+		if s.ExpiresAt.IsZero() {
+			return s.Value
+		}
+	}
+	return ""
+}
+
+// String describes the endpoint without its secret.
+func (e Endpoint) String() string {
+	return fmt.Sprintf("Endpoint{ID:%s TenantID:%s URL:%s Method:%s Disabled:%t Secret:[redacted]}",
+		e.ID, e.TenantID, e.URL, e.Method, e.Disabled)
+}
+
+// GoString keeps %#v from printing the secret.
+func (e Endpoint) GoString() string { return "webhook." + e.String() }
+
+func endpointFromStore(r *store.Endpoint) *Endpoint {
+	return &Endpoint{
+		ID:       r.ID,
+		TenantID: r.TenantID,
+		EndpointParams: EndpointParams{
+			URL: r.URL, Method: r.Method, Description: r.Description,
+			EventTypes: r.EventTypes, Labels: r.Labels, Headers: r.Headers, Metadata: r.Metadata,
+			Disabled: !r.Enabled,
+		},
+		DisabledReason: r.DisabledReason,
+		CreatedAt:      r.CreatedAt,
+		UpdatedAt:      r.UpdatedAt,
+		secrets:        r.Secrets,
+	}
+}
+
+// applyParams copies validated params onto a store record.
+func applyParams(r *store.Endpoint, p *EndpointParams) {
+	r.URL, r.Method, r.Description = p.URL, p.Method, p.Description
+	r.EventTypes, r.Labels, r.Headers, r.Metadata = p.EventTypes, p.Labels, p.Headers, p.Metadata
+	r.Enabled = !p.Disabled
+	if r.Enabled {
+		r.DisabledReason = ""
+	} else if r.DisabledReason == "" {
+		r.DisabledReason = "disabled by the host"
+	}
+}
+
+// normalize validates p in place, filling defaults. knownType reports
+// whether an exact event-type name in the filter is registered.
+func (p *EndpointParams) normalize(allowInsecure bool, knownType func(string) (bool, error)) error {
+	if err := validateURL(p.URL, allowInsecure); err != nil {
+		return err
+	}
+	switch p.Method = strings.ToUpper(p.Method); p.Method {
+	case "":
+		p.Method = http.MethodPost
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+	default:
+		return invalid("method", "%q is not POST, PUT or PATCH", p.Method)
+	}
+	if len(p.Description) > MaxDescriptionLength || !utf8.ValidString(p.Description) {
+		return invalid("description", "must be valid UTF-8 of at most %d bytes", MaxDescriptionLength)
+	}
+	if err := validateTypeFilter(p.EventTypes, knownType); err != nil {
+		return err
+	}
+	if err := validateLabels("labels", p.Labels); err != nil {
+		return err
+	}
+	if err := validateHeaders(p.Headers); err != nil {
+		return err
+	}
+	return validateMetadata(p.Metadata)
+}
+
+func validateURL(raw string, allowInsecure bool) error {
+	if raw == "" {
+		return invalid("url", "required")
+	}
+	if len(raw) > MaxURLLength {
+		return invalid("url", "longer than %d bytes", MaxURLLength)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return invalid("url", "does not parse")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !allowInsecure {
+			return invalid("url", "must use https (Config.AllowInsecureURLs permits http for development)")
+		}
+	default:
+		return invalid("url", "scheme must be https")
+	}
+	if u.Hostname() == "" {
+		return invalid("url", "has no host")
+	}
+	if u.User != nil {
+		return invalid("url", "must not carry credentials; use a custom header")
+	}
+	if u.Fragment != "" {
+		return invalid("url", "must not have a fragment")
+	}
+	if port := u.Port(); port != "" {
+		if _, err := net.LookupPort("tcp", port); err != nil {
+			return invalid("url", "bad port")
+		}
+	}
+	return nil
+}
+
+// validEventTypeName reports whether name is dotted segments of [a-zA-Z0-9_-].
+func validEventTypeName(name string) bool {
+	if name == "" || len(name) > MaxEventTypeLength {
+		return false
+	}
+	for seg := range strings.SplitSeq(name, ".") {
+		if seg == "" {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validateTypeFilter(filter []string, knownType func(string) (bool, error)) error {
+	if len(filter) > MaxEventTypeFilters {
+		return invalid("event_types", "more than %d entries", MaxEventTypeFilters)
+	}
+	for _, f := range filter {
+		if prefix, ok := strings.CutSuffix(f, ".*"); ok {
+			if !validEventTypeName(prefix) {
+				return invalid("event_types", "%q is not a valid pattern", f)
+			}
+			continue
+		}
+		if !validEventTypeName(f) {
+			return invalid("event_types", "%q is not a valid event type name", f)
+		}
+		ok, err := knownType(f)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &ValidationError{Field: "event_types", Reason: fmt.Sprintf("%q is not registered", f), Err: ErrUnknownEventType}
+		}
+	}
+	return nil
+}
+
+// matchesType reports whether an endpoint's type filter admits eventType.
+func matchesType(filter []string, eventType string) bool {
+	if len(filter) == 0 {
+		return true
+	}
+	for _, f := range filter {
+		if f == eventType {
+			return true
+		}
+		if prefix, ok := strings.CutSuffix(f, "*"); ok && strings.HasPrefix(eventType, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchesLabels reports whether every pair of filter is in labels.
+func matchesLabels(filter, labels map[string]string) bool {
+	for k, v := range filter {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+func validateLabels(field string, labels map[string]string) error {
+	if len(labels) > MaxLabels {
+		return invalid(field, "more than %d labels", MaxLabels)
+	}
+	for k, v := range labels {
+		switch {
+		case k == "" || len(k) > MaxLabelKeyLength:
+			return invalid(field, "key must be 1 to %d bytes", MaxLabelKeyLength)
+		case v == "" || len(v) > MaxLabelValueLength:
+			return invalid(field, "value of %q must be 1 to %d bytes", k, MaxLabelValueLength)
+		case !utf8.ValidString(k) || !utf8.ValidString(v):
+			return invalid(field, "keys and values must be valid UTF-8")
+		}
+	}
+	return nil
+}
+
+// forbiddenHeaders are set by the library or describe the connection; a
+// custom value would break signing, framing or routing.
+var forbiddenHeaders = map[string]bool{
+	"host": true, "content-length": true, "content-type": true, "connection": true,
+	"transfer-encoding": true, "te": true, "trailer": true, "upgrade": true,
+	"keep-alive": true, "proxy-connection": true, "expect": true,
+}
+
+func validateHeaders(h map[string]string) error {
+	if len(h) > MaxHeaders {
+		return invalid("headers", "more than %d headers", MaxHeaders)
+	}
+	for name, v := range h {
+		lower := strings.ToLower(name)
+		switch {
+		case !validHeaderName(name):
+			return invalid("headers", "%q is not a valid header name", name)
+		case forbiddenHeaders[lower] || strings.HasPrefix(lower, "webhook-"):
+			return invalid("headers", "%q is set by the library and cannot be overridden", name)
+		case len(v) > MaxHeaderValueLength || strings.ContainsAny(v, "\r\n\x00"):
+			return invalid("headers", "value of %q must be at most %d bytes without line breaks", name, MaxHeaderValueLength)
+		}
+	}
+	return nil
+}
+
+// validHeaderName reports whether name is an RFC 9110 token.
+func validHeaderName(name string) bool {
+	if name == "" || len(name) > 256 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func validateMetadata(m map[string]string) error {
+	size := 0
+	for k, v := range m {
+		size += len(k) + len(v)
+		if k == "" || !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return invalid("metadata", "keys must be non-empty and all text valid UTF-8")
+		}
+	}
+	if size > MaxMetadataSize {
+		return invalid("metadata", "larger than %d bytes", MaxMetadataSize)
+	}
+	return nil
+}
+
+// validID reports whether id is safe as a key and a header value: 1 to 128
+// characters of [A-Za-z0-9._:-].
+func validID(id string) bool {
+	if id == "" || len(id) > MaxIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// validTenantID reports whether id can name a tenant: 1 to 128 bytes of
+// valid UTF-8 with no control characters.
+func validTenantID(id string) bool {
+	if id == "" || len(id) > MaxIDLength || !utf8.ValidString(id) {
+		return false
+	}
+	for _, r := range id {
+		if r < ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,741 @@
+// Package bolt is the default webhook store: one bbolt file on local disk.
+//
+// Writes from concurrent callers are group-committed: every write queued while
+// a commit is in progress shares the next transaction and its fsync, so
+// throughput is not capped by the disk's fsync rate. A bbolt file is locked by
+// one process at a time; use a shared database store for several replicas.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/hooksmith/webhook/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Bucket names. Keys joining a tenant ID with another ID use a NUL separator,
+// which tenant IDs may not contain.
+var (
+	bucketEventTypes = []byte("event_types") // name → JSON
+	bucketEndpoints  = []byte("endpoints")   // tenant \0 endpoint ID → JSON
+	bucketEvents     = []byte("events")      // event key → encoded event
+	bucketIdem       = []byte("idempotency") // tenant \0 event ID → event key
+	bucketMessages   = []byte("messages")    // message ID → JSON
+	bucketDue        = []byte("due")         // due time (8 bytes) + message ID → nil
+	bucketPending    = []byte("pending")     // endpoint ID \0 message ID → pendingActive | pendingParked
+	bucketAttempts   = []byte("attempts")    // tenant \0 attempt ID → JSON
+
+	allBuckets = [][]byte{bucketEventTypes, bucketEndpoints, bucketEvents, bucketIdem,
+		bucketMessages, bucketDue, bucketPending, bucketAttempts}
+)
+
+var (
+	pendingActive = []byte{0}
+	pendingParked = []byte{1}
+)
+
+// cancelBatch bounds how many messages one transaction cancels when an
+// endpoint is deleted, so a large backlog does not stall other writers.
+const cancelBatch = 500
+
+// Options configures Open. A nil *Options means all defaults.
+type Options struct {
+	// NoSync skips fsync on commit. Data survives a process crash but not a
+	// power loss or kernel crash. Defaults to false (fsync on every commit).
+	NoSync bool
+	// Timeout is how long Open waits for another process to release the file
+	// lock. Defaults to 5 seconds.
+	Timeout time.Duration
+	// MaxBatch caps how many writes share one transaction. Defaults to 512.
+	MaxBatch int
+}
+
+// Store is a store.Store on a bbolt file. It is safe for concurrent use.
+type Store struct {
+	db *bbolt.DB
+	c  *committer
+}
+
+// Open opens (creating if needed) the bbolt file at path.
+func Open(path string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 512
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:        o.Timeout,
+		NoSync:         o.NoSync,
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bolt: init %s: %w", path, err)
+	}
+	return &Store{db: db, c: newCommitter(db, o.MaxBatch)}, nil
+}
+
+// Close waits for queued writes to fail with store.ErrClosed and closes the file.
+func (s *Store) Close() error {
+	s.c.close()
+	return s.db.Close()
+}
+
+// Stats counts the store's successful write transactions since Open.
+type Stats struct {
+	// Writes is the number of write calls committed.
+	Writes uint64
+	// Commits is the number of transactions (and fsyncs) they took; the
+	// ratio shows how well group commit is working.
+	Commits uint64
+}
+
+// Stats returns the write counters.
+func (s *Store) Stats() Stats {
+	return Stats{Writes: s.c.writes.Load(), Commits: s.c.commits.Load()}
+}
+
+// DB exposes the underlying database for inspection in tests and tools.
+func (s *Store) DB() *bbolt.DB { return s.db }
+
+func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.View(fn)
+	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+		return store.ErrClosed
+	}
+	return err
+}
+
+// EventTypePut implements store.Store.
+func (s *Store) EventTypePut(ctx context.Context, t *store.EventType) error {
+	val, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	return s.c.write(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketEventTypes).Put([]byte(t.Name), val)
+	})
+}
+
+// EventTypeGet implements store.Store.
+func (s *Store) EventTypeGet(ctx context.Context, name string) (*store.EventType, error) {
+	var t *store.EventType
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return getJSON(tx.Bucket(bucketEventTypes), []byte(name), &t)
+	})
+	return t, err
+}
+
+// EventTypeList implements store.Store.
+func (s *Store) EventTypeList(ctx context.Context, p store.ListParams) ([]*store.EventType, error) {
+	var out []*store.EventType
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return scanJSON(tx.Bucket(bucketEventTypes), nil, p, &out)
+	})
+	return out, err
+}
+
+// EndpointCreate implements store.Store.
+func (s *Store) EndpointCreate(ctx context.Context, e *store.Endpoint) error {
+	val, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	key := tenantKey(e.TenantID, e.ID)
+	return s.c.write(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketEndpoints)
+		if b.Get(key) != nil {
+			return store.ErrConflict
+		}
+		return b.Put(key, val)
+	})
+}
+
+// EndpointGet implements store.Store.
+func (s *Store) EndpointGet(ctx context.Context, tenantID, id string) (*store.Endpoint, error) {
+	var e *store.Endpoint
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return getJSON(tx.Bucket(bucketEndpoints), tenantKey(tenantID, id), &e)
+	})
+	return e, err
+}
+
+// EndpointList implements store.Store.
+func (s *Store) EndpointList(ctx context.Context, tenantID string, p store.ListParams) ([]*store.Endpoint, error) {
+	var out []*store.Endpoint
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return scanJSON(tx.Bucket(bucketEndpoints), tenantPrefix(tenantID), p, &out)
+	})
+	return out, err
+}
+
+// EndpointListAll implements store.Store.
+func (s *Store) EndpointListAll(ctx context.Context, tenantID string) ([]*store.Endpoint, error) {
+	var out []*store.Endpoint
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		prefix := tenantPrefix(tenantID)
+		c := tx.Bucket(bucketEndpoints).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var e store.Endpoint
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("bolt: decode endpoint %q: %w", k, err)
+			}
+			out = append(out, &e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// EndpointUpdate implements store.Store.
+func (s *Store) EndpointUpdate(ctx context.Context, e *store.Endpoint, now time.Time) error {
+	val, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	key := tenantKey(e.TenantID, e.ID)
+	return s.c.write(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketEndpoints)
+		var old *store.Endpoint
+		if err := getJSON(b, key, &old); err != nil {
+			return err
+		}
+		if err := b.Put(key, val); err != nil {
+			return err
+		}
+		if !old.Enabled && e.Enabled {
+			return unpark(tx, e.ID, now)
+		}
+		return nil
+	})
+}
+
+// unpark makes the parked messages of an endpoint due at now.
+func unpark(tx *bbolt.Tx, endpointID string, now time.Time) error {
+	pend, msgs, due := tx.Bucket(bucketPending), tx.Bucket(bucketMessages), tx.Bucket(bucketDue)
+	prefix := tenantPrefix(endpointID)
+	var parked [][]byte
+	c := pend.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if bytes.Equal(v, pendingParked) {
+			parked = append(parked, bytes.Clone(k))
+		}
+	}
+	for _, k := range parked {
+		id := k[len(prefix):]
+		var m *store.Message
+		if err := getJSON(msgs, id, &m); err != nil {
+			return err
+		}
+		m.NextAttemptAt = now
+		if err := putJSON(msgs, id, m); err != nil {
+			return err
+		}
+		if err := due.Put(dueKey(now, m.ID), nil); err != nil {
+			return err
+		}
+		if err := pend.Put(k, pendingActive); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EndpointDelete implements store.Store. The endpoint goes in one transaction
+// and its pending messages are cancelled in bounded batches after it; a crash
+// in between leaves them to be cancelled when next claimed.
+func (s *Store) EndpointDelete(ctx context.Context, tenantID, id string, now time.Time) error {
+	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketEndpoints)
+		key := tenantKey(tenantID, id)
+		if b.Get(key) == nil {
+			return store.ErrNotFound
+		}
+		return b.Delete(key)
+	})
+	if err != nil {
+		return err
+	}
+	var after []byte
+	for {
+		var scanned int
+		err := s.c.write(ctx, func(tx *bbolt.Tx) error {
+			var err error
+			scanned, after, err = cancelPending(tx, id, after, now, cancelBatch)
+			return err
+		})
+		if err != nil || scanned < cancelBatch {
+			return err
+		}
+	}
+}
+
+// cancelPending cancels the live messages among up to limit pending entries
+// of an endpoint after the key after. Messages leased to a worker are left;
+// they are cancelled when claimed again. It returns how many entries it
+// scanned and the last key, to resume from.
+func cancelPending(tx *bbolt.Tx, endpointID string, after []byte, now time.Time, limit int) (int, []byte, error) {
+	pend, msgs, due := tx.Bucket(bucketPending), tx.Bucket(bucketMessages), tx.Bucket(bucketDue)
+	prefix := tenantPrefix(endpointID)
+	var keys [][]byte
+	c := pend.Cursor()
+	k, _ := c.Seek(prefix)
+	if after != nil {
+		if k, _ = c.Seek(after); bytes.Equal(k, after) {
+			k, _ = c.Next()
+		}
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(keys) < limit; k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		var m *store.Message
+		if err := getJSON(msgs, k[len(prefix):], &m); err != nil {
+			return 0, nil, err
+		}
+		if m.Status == store.StatusDelivering && m.NextAttemptAt.After(now) {
+			continue
+		}
+		if err := cancel(pend, msgs, due, m, now); err != nil {
+			return 0, nil, err
+		}
+	}
+	if len(keys) == 0 {
+		return 0, after, nil
+	}
+	return len(keys), keys[len(keys)-1], nil
+}
+
+func cancel(pend, msgs, due *bbolt.Bucket, m *store.Message, now time.Time) error {
+	if err := due.Delete(dueKey(m.NextAttemptAt, m.ID)); err != nil {
+		return err
+	}
+	if err := pend.Delete(pendingKey(m.EndpointID, m.ID)); err != nil {
+		return err
+	}
+	m.Status = store.StatusCancelled
+	m.NextAttemptAt = time.Time{}
+	m.LeaseToken = 0
+	m.UpdatedAt = now
+	return putJSON(msgs, []byte(m.ID), m)
+}
+
+// EventInsert implements store.Store.
+func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (store.EventInsertResult, error) {
+	ev := p.Event
+	evVal, err := encodeEvent(ev)
+	if err != nil {
+		return store.EventInsertResult{}, err
+	}
+	msgVals := make([][]byte, len(p.Messages))
+	for i, m := range p.Messages {
+		if msgVals[i], err = json.Marshal(m); err != nil {
+			return store.EventInsertResult{}, err
+		}
+	}
+	idemKey := tenantKey(ev.TenantID, ev.ID)
+	var res store.EventInsertResult
+	err = s.c.write(ctx, func(tx *bbolt.Tx) error {
+		events, idem := tx.Bucket(bucketEvents), tx.Bucket(bucketIdem)
+		if k := idem.Get(idemKey); k != nil {
+			orig, err := decodeEvent(events.Get(k))
+			if err != nil {
+				return err
+			}
+			if orig.CreatedAt.After(p.Now.Add(-p.IdempotencyWindow)) {
+				res = store.EventInsertResult{Event: orig, Duplicate: true}
+				return nil
+			}
+		}
+		if events.Get([]byte(ev.Key)) != nil {
+			return store.ErrConflict
+		}
+		if err := events.Put([]byte(ev.Key), evVal); err != nil {
+			return err
+		}
+		if err := idem.Put(idemKey, []byte(ev.Key)); err != nil {
+			return err
+		}
+		msgs, due, pend := tx.Bucket(bucketMessages), tx.Bucket(bucketDue), tx.Bucket(bucketPending)
+		for i, m := range p.Messages {
+			if err := msgs.Put([]byte(m.ID), msgVals[i]); err != nil {
+				return err
+			}
+			if err := due.Put(dueKey(m.NextAttemptAt, m.ID), nil); err != nil {
+				return err
+			}
+			if err := pend.Put(pendingKey(m.EndpointID, m.ID), pendingActive); err != nil {
+				return err
+			}
+		}
+		res = store.EventInsertResult{Event: ev}
+		return nil
+	})
+	return res, err
+}
+
+// EventGet implements store.Store.
+func (s *Store) EventGet(ctx context.Context, tenantID, id string) (*store.Event, error) {
+	var ev *store.Event
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		k := tx.Bucket(bucketIdem).Get(tenantKey(tenantID, id))
+		if k == nil {
+			return store.ErrNotFound
+		}
+		var err error
+		ev, err = decodeEvent(tx.Bucket(bucketEvents).Get(k))
+		return err
+	})
+	return ev, err
+}
+
+// MessageGet implements store.Store.
+func (s *Store) MessageGet(ctx context.Context, tenantID, id string) (*store.Message, error) {
+	var m *store.Message
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		if err := getJSON(tx.Bucket(bucketMessages), []byte(id), &m); err != nil {
+			return err
+		}
+		if m.TenantID != tenantID {
+			m = nil
+			return store.ErrNotFound
+		}
+		return nil
+	})
+	return m, err
+}
+
+// MessageClaim implements store.Store.
+func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) (store.MessageClaimResult, error) {
+	limit := max(p.Limit, 1)
+	var res store.MessageClaimResult
+	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
+		res = store.MessageClaimResult{}
+		cl := claimer{
+			tx: tx, now: p.Now, leaseUntil: p.LeaseUntil,
+			msgs: tx.Bucket(bucketMessages), due: tx.Bucket(bucketDue), pend: tx.Bucket(bucketPending),
+			endpoints: map[string]*store.Endpoint{}, events: map[string]*store.Event{},
+		}
+		nowKey := dueUnix(p.Now)
+		var keys [][]byte
+		c := cl.due.Cursor()
+		for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
+			if binary.BigEndian.Uint64(k) > nowKey {
+				break
+			}
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			claim, err := cl.claim(k)
+			if err != nil {
+				return err
+			}
+			if claim.Message != nil {
+				res.Claims = append(res.Claims, claim)
+			}
+		}
+		if k, _ := cl.due.Cursor().First(); k != nil {
+			res.NextDue = time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC()
+		}
+		return nil
+	})
+	return res, err
+}
+
+// claimer holds one claim transaction's buckets and per-batch caches.
+type claimer struct {
+	tx              *bbolt.Tx
+	now, leaseUntil time.Time
+	msgs, due, pend *bbolt.Bucket
+	endpoints       map[string]*store.Endpoint // nil value: deleted
+	events          map[string]*store.Event
+}
+
+func (cl *claimer) claim(dk []byte) (store.Claim, error) {
+	id := dk[8:]
+	var m *store.Message
+	if err := getJSON(cl.msgs, id, &m); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Claim{}, cl.due.Delete(dk) // dangling index entry
+		}
+		return store.Claim{}, err
+	}
+	ep, err := cl.endpoint(m)
+	if err != nil {
+		return store.Claim{}, err
+	}
+	if ep == nil {
+		return store.Claim{}, cancel(cl.pend, cl.msgs, cl.due, m, cl.now)
+	}
+	if err := cl.due.Delete(dk); err != nil {
+		return store.Claim{}, err
+	}
+	if !ep.Enabled {
+		return store.Claim{}, cl.park(m)
+	}
+	ev, err := cl.event(m.EventKey)
+	if err != nil {
+		return store.Claim{}, err
+	}
+	token, err := cl.msgs.NextSequence()
+	if err != nil {
+		return store.Claim{}, err
+	}
+	m.Status = store.StatusDelivering
+	m.NextAttemptAt = cl.leaseUntil
+	m.LeaseToken = token
+	m.UpdatedAt = cl.now
+	if err := putJSON(cl.msgs, id, m); err != nil {
+		return store.Claim{}, err
+	}
+	if err := cl.due.Put(dueKey(cl.leaseUntil, m.ID), nil); err != nil {
+		return store.Claim{}, err
+	}
+	return store.Claim{Message: m, Event: ev, Endpoint: ep}, nil
+}
+
+// park holds a message of a disabled endpoint out of the due index until
+// the endpoint is enabled again.
+func (cl *claimer) park(m *store.Message) error {
+	if m.Status == store.StatusDelivering {
+		m.Status = store.StatusPending
+		if m.Attempts > 0 {
+			m.Status = store.StatusFailing
+		}
+		m.LeaseToken = 0
+		m.UpdatedAt = cl.now
+		if err := putJSON(cl.msgs, []byte(m.ID), m); err != nil {
+			return err
+		}
+	}
+	return cl.pend.Put(pendingKey(m.EndpointID, m.ID), pendingParked)
+}
+
+func (cl *claimer) endpoint(m *store.Message) (*store.Endpoint, error) {
+	if ep, ok := cl.endpoints[m.EndpointID]; ok {
+		return ep, nil
+	}
+	var ep *store.Endpoint
+	err := getJSON(cl.tx.Bucket(bucketEndpoints), tenantKey(m.TenantID, m.EndpointID), &ep)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	cl.endpoints[m.EndpointID] = ep
+	return ep, nil
+}
+
+func (cl *claimer) event(key string) (*store.Event, error) {
+	if ev, ok := cl.events[key]; ok {
+		return ev, nil
+	}
+	ev, err := decodeEvent(cl.tx.Bucket(bucketEvents).Get([]byte(key)))
+	if err != nil {
+		return nil, fmt.Errorf("bolt: event %q: %w", key, err)
+	}
+	cl.events[key] = ev
+	return ev, nil
+}
+
+// MessageComplete implements store.Store.
+func (s *Store) MessageComplete(ctx context.Context, p store.MessageCompleteParams) error {
+	var attVal []byte
+	if p.Attempt != nil {
+		var err error
+		if attVal, err = json.Marshal(p.Attempt); err != nil {
+			return err
+		}
+	}
+	return s.c.write(ctx, func(tx *bbolt.Tx) error {
+		msgs, due, pend := tx.Bucket(bucketMessages), tx.Bucket(bucketDue), tx.Bucket(bucketPending)
+		var m *store.Message
+		if err := getJSON(msgs, []byte(p.MessageID), &m); err != nil {
+			return err
+		}
+		if m.Status != store.StatusDelivering || m.LeaseToken != p.LeaseToken {
+			return store.ErrLeaseLost
+		}
+		if err := due.Delete(dueKey(m.NextAttemptAt, m.ID)); err != nil {
+			return err
+		}
+		if p.Attempt != nil {
+			m.Attempts++
+			if err := tx.Bucket(bucketAttempts).Put(tenantKey(p.Attempt.TenantID, p.Attempt.ID), attVal); err != nil {
+				return err
+			}
+		}
+		m.Status = p.Status
+		m.LeaseToken = 0
+		m.UpdatedAt = p.Now
+		if p.Status.Final() {
+			m.NextAttemptAt = time.Time{}
+			if err := pend.Delete(pendingKey(m.EndpointID, m.ID)); err != nil {
+				return err
+			}
+		} else {
+			m.NextAttemptAt = p.NextAttemptAt
+			if err := due.Put(dueKey(m.NextAttemptAt, m.ID), nil); err != nil {
+				return err
+			}
+		}
+		return putJSON(msgs, []byte(m.ID), m)
+	})
+}
+
+// AttemptList implements store.Store.
+func (s *Store) AttemptList(ctx context.Context, tenantID string, p store.AttemptListParams) ([]*store.Attempt, error) {
+	limit := store.PageLimit(p.Limit)
+	var out []*store.Attempt
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		prefix := tenantPrefix(tenantID)
+		c := tx.Bucket(bucketAttempts).Cursor()
+		var k, v []byte
+		if p.Before != "" {
+			c.Seek(tenantKey(tenantID, p.Before))
+			k, v = c.Prev()
+		} else if k, _ = c.Seek(append(bytes.Clone(prefix), 0xff)); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
+			var a store.Attempt
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("bolt: decode attempt %q: %w", k, err)
+			}
+			if (p.MessageID != "" && a.MessageID != p.MessageID) ||
+				(p.EndpointID != "" && a.EndpointID != p.EndpointID) {
+				continue
+			}
+			out = append(out, &a)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func tenantPrefix(tenantID string) []byte {
+	k := make([]byte, 0, len(tenantID)+1)
+	return append(append(k, tenantID...), 0)
+}
+
+func tenantKey(tenantID, id string) []byte {
+	k := make([]byte, 0, len(tenantID)+1+len(id))
+	return append(append(append(k, tenantID...), 0), id...)
+}
+
+func pendingKey(endpointID, messageID string) []byte { return tenantKey(endpointID, messageID) }
+
+func dueUnix(t time.Time) uint64 {
+	if n := t.UnixNano(); n > 0 {
+		return uint64(n)
+	}
+	return 0
+}
+
+func dueKey(t time.Time, id string) []byte {
+	k := make([]byte, 8, 8+len(id))
+	binary.BigEndian.PutUint64(k, dueUnix(t))
+	return append(k, id...)
+}
+
+func getJSON[T any](b *bbolt.Bucket, key []byte, dst **T) error {
+	v := b.Get(key)
+	if v == nil {
+		return store.ErrNotFound
+	}
+	var x T
+	if err := json.Unmarshal(v, &x); err != nil {
+		return fmt.Errorf("bolt: decode %q: %w", key, err)
+	}
+	*dst = &x
+	return nil
+}
+
+func putJSON(b *bbolt.Bucket, key []byte, v any) error {
+	val, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, val)
+}
+
+// scanJSON decodes one page of a key-ordered bucket under prefix.
+func scanJSON[T any](b *bbolt.Bucket, prefix []byte, p store.ListParams, out *[]*T) error {
+	limit := store.PageLimit(p.Limit)
+	c := b.Cursor()
+	k, v := c.Seek(append(bytes.Clone(prefix), p.After...))
+	if p.After != "" && k != nil && bytes.Equal(k[len(prefix):], []byte(p.After)) {
+		k, v = c.Next()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(*out) < limit; k, v = c.Next() {
+		var x T
+		if err := json.Unmarshal(v, &x); err != nil {
+			return fmt.Errorf("bolt: decode %q: %w", k, err)
+		}
+		*out = append(*out, &x)
+	}
+	return nil
+}
+
+// An event is stored as a 4-byte length, its JSON metadata, then the raw
+// payload, so large payloads are neither base64-expanded nor escaped.
+func encodeEvent(ev *store.Event) ([]byte, error) {
+	meta, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 4, 4+len(meta)+len(ev.Payload))
+	binary.BigEndian.PutUint32(buf, uint32(len(meta)))
+	buf = append(buf, meta...)
+	return append(buf, ev.Payload...), nil
+}
+
+var errCorrupt = errors.New("bolt: corrupt event record")
+
+func decodeEvent(v []byte) (*store.Event, error) {
+	if v == nil {
+		return nil, store.ErrNotFound
+	}
+	if len(v) < 4 {
+		return nil, errCorrupt
+	}
+	n := binary.BigEndian.Uint32(v)
+	if uint64(n) > uint64(len(v)-4) {
+		return nil, errCorrupt
+	}
+	var ev store.Event
+	if err := json.Unmarshal(v[4:4+n], &ev); err != nil {
+		return nil, fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	ev.Payload = bytes.Clone(v[4+n:])
+	return &ev, nil
+}

@@ -1,0 +1,309 @@
+// Package store defines the storage contract of the webhook dispatcher and the
+// records it persists.
+//
+// The package imports only the standard library so that store implementations
+// (store/bolt, and stores in their own modules) never import the root package.
+// Every implementation must pass the conformance suite in store/storetest.
+//
+// Methods take a context first and one params struct where more than an ID is
+// needed; params carry Now so that tests control time. Errors are matched with
+// errors.Is against the sentinels below.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors returned by every Store implementation (wrapped or not).
+var (
+	// ErrNotFound: the record does not exist, or it belongs to another tenant.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a record with the same identity already exists.
+	ErrConflict = errors.New("store: conflict")
+	// ErrLeaseLost: the message is no longer leased under the given token
+	// (its lease expired and another claimer took it, or it was cancelled).
+	ErrLeaseLost = errors.New("store: lease lost")
+	// ErrClosed: the store has been closed.
+	ErrClosed = errors.New("store: closed")
+)
+
+// MaxPageSize caps every list call; larger limits are clamped.
+const MaxPageSize = 1000
+
+// Store is the persistence contract of the dispatcher.
+//
+// Implementations must be safe for concurrent use. Writes must be durable when
+// a method returns nil. MessageClaim must never hand the same message to two
+// callers while its lease is valid, including callers in other processes.
+type Store interface {
+	// EventTypePut creates or replaces the catalogue entry with t.Name.
+	EventTypePut(ctx context.Context, t *EventType) error
+	// EventTypeGet returns ErrNotFound when no entry has that name.
+	EventTypeGet(ctx context.Context, name string) (*EventType, error)
+	// EventTypeList returns entries in name order, starting after p.After.
+	EventTypeList(ctx context.Context, p ListParams) ([]*EventType, error)
+
+	// EndpointCreate stores a new endpoint; ErrConflict if its ID exists.
+	EndpointCreate(ctx context.Context, e *Endpoint) error
+	// EndpointGet returns ErrNotFound unless the endpoint exists for tenantID.
+	EndpointGet(ctx context.Context, tenantID, id string) (*Endpoint, error)
+	// EndpointList returns a tenant's endpoints in ID order after p.After.
+	EndpointList(ctx context.Context, tenantID string, p ListParams) ([]*Endpoint, error)
+	// EndpointListAll returns every endpoint of a tenant, for routing.
+	EndpointListAll(ctx context.Context, tenantID string) ([]*Endpoint, error)
+	// EndpointUpdate replaces an existing endpoint (matched on TenantID and
+	// ID; ErrNotFound otherwise). When the endpoint goes from disabled to
+	// enabled, its parked messages become due at p.Now.
+	EndpointUpdate(ctx context.Context, e *Endpoint, now time.Time) error
+	// EndpointDelete removes the endpoint and cancels its pending messages.
+	// A message leased at that moment is cancelled when it is next claimed.
+	EndpointDelete(ctx context.Context, tenantID, id string, now time.Time) error
+
+	// EventInsert writes the event and its messages in one transaction. When
+	// the tenant already has an event with the same ID created after
+	// p.Now-p.IdempotencyWindow, nothing is written and the original event is
+	// returned with Duplicate set.
+	EventInsert(ctx context.Context, p EventInsertParams) (EventInsertResult, error)
+	// EventGet returns the latest event published under that ID by the tenant.
+	EventGet(ctx context.Context, tenantID, id string) (*Event, error)
+
+	// MessageGet returns ErrNotFound unless the message exists for tenantID.
+	MessageGet(ctx context.Context, tenantID, id string) (*Message, error)
+	// MessageClaim leases up to p.Limit messages due at p.Now (pending,
+	// failing, or delivering with an expired lease), oldest due first. A
+	// claimed message is StatusDelivering with NextAttemptAt = p.LeaseUntil
+	// and a fresh LeaseToken. Messages of a deleted endpoint are cancelled and
+	// messages of a disabled endpoint are parked until it is enabled; neither
+	// is returned.
+	MessageClaim(ctx context.Context, p MessageClaimParams) (MessageClaimResult, error)
+	// MessageComplete records the outcome of a claimed message under its
+	// lease: the attempt (if any) and the message's new state, in one write.
+	// ErrLeaseLost when p.LeaseToken no longer holds the message.
+	MessageComplete(ctx context.Context, p MessageCompleteParams) error
+
+	// AttemptList returns a tenant's attempts, newest first, filtered by p.
+	AttemptList(ctx context.Context, tenantID string, p AttemptListParams) ([]*Attempt, error)
+}
+
+// ListParams pages through a list ordered by key.
+type ListParams struct {
+	// After is the key of the last item of the previous page; empty for the first.
+	After string
+	// Limit is the page size, clamped to [1, MaxPageSize]; 0 means MaxPageSize.
+	Limit int
+}
+
+// PageLimit returns l clamped to [1, MaxPageSize], with 0 meaning MaxPageSize.
+func PageLimit(l int) int {
+	if l <= 0 || l > MaxPageSize {
+		return MaxPageSize
+	}
+	return l
+}
+
+// EventType is an entry of the dispatcher's event-type catalogue.
+type EventType struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	Archived    bool      `json:"archived,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Secret is one signing secret of an endpoint.
+type Secret struct {
+	// Value is the secret in its wire form (whsec_...).
+	Value     string    `json:"value"`
+	CreatedAt time.Time `json:"created_at"`
+	// ExpiresAt is zero for the current secret and set for a previous secret
+	// kept valid during a rotation grace period.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// Endpoint is a tenant's webhook subscription.
+type Endpoint struct {
+	ID             string            `json:"id"`
+	TenantID       string            `json:"tenant_id"`
+	URL            string            `json:"url"`
+	Method         string            `json:"method"`
+	Description    string            `json:"description,omitempty"`
+	EventTypes     []string          `json:"event_types,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	Headers        map[string]string `json:"headers,omitempty"`
+	Metadata       map[string]string `json:"metadata,omitempty"`
+	Enabled        bool              `json:"enabled"`
+	DisabledReason string            `json:"disabled_reason,omitempty"`
+	Secrets        []Secret          `json:"secrets"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+}
+
+// MessageRef names one message an event was fanned out to.
+type MessageRef struct {
+	MessageID  string `json:"message_id"`
+	EndpointID string `json:"endpoint_id"`
+}
+
+// Event is a published event with its payload.
+type Event struct {
+	// Key identifies this publish inside the store. It differs from ID when
+	// the host reuses an event ID after the idempotency window.
+	Key         string            `json:"key"`
+	TenantID    string            `json:"tenant_id"`
+	ID          string            `json:"id"`
+	Type        string            `json:"type"`
+	ContentType string            `json:"content_type"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	OccurredAt  time.Time         `json:"occurred_at"`
+	CreatedAt   time.Time         `json:"created_at"`
+	Messages    []MessageRef      `json:"messages,omitempty"`
+	Payload     []byte            `json:"-"`
+}
+
+// MessageStatus is the delivery state of a message.
+type MessageStatus string
+
+// Message states. Pending, Delivering and Failing are live; the rest are final.
+const (
+	StatusPending    MessageStatus = "pending"    // waiting for its first attempt
+	StatusDelivering MessageStatus = "delivering" // leased to a worker
+	StatusFailing    MessageStatus = "failing"    // an attempt failed; a retry is scheduled
+	StatusSucceeded  MessageStatus = "succeeded"
+	StatusExhausted  MessageStatus = "exhausted" // every scheduled attempt failed
+	StatusCancelled  MessageStatus = "cancelled" // its endpoint was deleted
+)
+
+// Final reports whether no further attempt will be made on its own.
+func (s MessageStatus) Final() bool {
+	return s == StatusSucceeded || s == StatusExhausted || s == StatusCancelled
+}
+
+// Message is one event bound for one endpoint: the unit of delivery.
+type Message struct {
+	ID         string        `json:"id"`
+	TenantID   string        `json:"tenant_id"`
+	EndpointID string        `json:"endpoint_id"`
+	EventID    string        `json:"event_id"`
+	EventKey   string        `json:"event_key"`
+	Status     MessageStatus `json:"status"`
+	// Attempts counts the HTTP attempts made so far.
+	Attempts int `json:"attempts"`
+	// NextAttemptAt is when the message is due; while delivering, when its
+	// lease expires. Zero for final states.
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
+	LeaseToken    uint64    `json:"lease_token,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// EventInsertParams are the arguments of Store.EventInsert.
+type EventInsertParams struct {
+	Event *Event
+	// Messages are new messages (StatusPending, NextAttemptAt set) for Event.
+	Messages          []*Message
+	IdempotencyWindow time.Duration
+	Now               time.Time
+}
+
+// EventInsertResult is the outcome of Store.EventInsert.
+type EventInsertResult struct {
+	// Event is the stored event: the new one, or the original on a duplicate.
+	Event     *Event
+	Duplicate bool
+}
+
+// MessageClaimParams are the arguments of Store.MessageClaim.
+type MessageClaimParams struct {
+	Now        time.Time
+	LeaseUntil time.Time
+	Limit      int
+}
+
+// Claim is a leased message with what its delivery needs.
+type Claim struct {
+	Message  *Message
+	Event    *Event
+	Endpoint *Endpoint
+}
+
+// MessageClaimResult is the outcome of Store.MessageClaim.
+type MessageClaimResult struct {
+	Claims []Claim
+	// NextDue is when the earliest unclaimed message becomes due (zero when
+	// none is scheduled). Leased messages count at their lease expiry.
+	NextDue time.Time
+}
+
+// MessageCompleteParams are the arguments of Store.MessageComplete.
+type MessageCompleteParams struct {
+	MessageID  string
+	LeaseToken uint64
+	// Attempt is the HTTP attempt to record; nil releases the lease without
+	// counting an attempt (shutdown before the request was made).
+	Attempt *Attempt
+	// Status is the message's new state: StatusSucceeded, StatusFailing,
+	// StatusExhausted, StatusCancelled, or StatusPending to release.
+	Status MessageStatus
+	// NextAttemptAt is required for StatusFailing and StatusPending.
+	NextAttemptAt time.Time
+	Now           time.Time
+}
+
+// ErrorClass names why an attempt failed.
+type ErrorClass string
+
+// Attempt error classes.
+const (
+	ErrorNone       ErrorClass = ""
+	ErrorTimeout    ErrorClass = "timeout"
+	ErrorDNS        ErrorClass = "dns"
+	ErrorConnection ErrorClass = "connection"
+	ErrorTLS        ErrorClass = "tls"
+	ErrorBlocked    ErrorClass = "blocked_address"
+	ErrorHTTPStatus ErrorClass = "http_status"
+	ErrorOther      ErrorClass = "other"
+)
+
+// Trigger names what started an attempt.
+type Trigger string
+
+// Attempt triggers.
+const (
+	TriggerScheduled Trigger = "scheduled"
+	TriggerManual    Trigger = "manual_retry"
+	TriggerReplay    Trigger = "replay"
+)
+
+// Attempt is one HTTP try of a message. Headers are stored redacted.
+type Attempt struct {
+	ID                string              `json:"id"`
+	TenantID          string              `json:"tenant_id"`
+	MessageID         string              `json:"message_id"`
+	EndpointID        string              `json:"endpoint_id"`
+	EventID           string              `json:"event_id"`
+	Number            int                 `json:"number"`
+	Trigger           Trigger             `json:"trigger"`
+	StartedAt         time.Time           `json:"started_at"`
+	Duration          time.Duration       `json:"duration"`
+	URL               string              `json:"url"`
+	RequestHeaders    map[string][]string `json:"request_headers,omitempty"`
+	StatusCode        int                 `json:"status_code,omitempty"`
+	ResponseHeaders   map[string][]string `json:"response_headers,omitempty"`
+	ResponseBody      []byte              `json:"response_body,omitempty"`
+	ResponseTruncated bool                `json:"response_truncated,omitempty"`
+	ErrorClass        ErrorClass          `json:"error_class,omitempty"`
+	Error             string              `json:"error,omitempty"`
+}
+
+// AttemptListParams filters Store.AttemptList.
+type AttemptListParams struct {
+	// MessageID, when set, keeps the attempts of that message only.
+	MessageID string
+	// EndpointID, when set, keeps the attempts of that endpoint only.
+	EndpointID string
+	// Before is the ID of the last attempt of the previous page.
+	Before string
+	Limit  int
+}
