@@ -27,10 +27,17 @@ type committer struct {
 // op is one write. fn may run twice (in a failed group, then alone), so it
 // must only write through tx and assign, never append to, captured results.
 type op struct {
-	ctx  context.Context
-	fn   func(tx *bbolt.Tx) error
-	errc chan error
+	ctx   context.Context
+	fn    func(tx *bbolt.Tx) error
+	errc  chan error
+	state atomic.Int32 // opQueued, then opTaken by the committer or opWithdrawn by the caller
 }
+
+const (
+	opQueued int32 = iota
+	opTaken
+	opWithdrawn
+)
 
 func newCommitter(db *bbolt.DB, maxBatch int) *committer {
 	c := &committer{
@@ -45,8 +52,8 @@ func newCommitter(db *bbolt.DB, maxBatch int) *committer {
 }
 
 // write queues fn and waits until it is durable or failed. A context that
-// ends while fn waits in the queue withdraws it; once its transaction has
-// started, the caller still gets ctx.Err() but the write may land.
+// ends while fn waits in the queue withdraws it; once the committer has
+// taken it, write waits for the outcome so fn never runs after write returns.
 func (c *committer) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -63,7 +70,10 @@ func (c *committer) write(ctx context.Context, fn func(tx *bbolt.Tx) error) erro
 	case err := <-o.errc:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		if o.state.CompareAndSwap(opQueued, opWithdrawn) {
+			return ctx.Err()
+		}
+		return <-o.errc
 	}
 }
 
@@ -114,6 +124,9 @@ var errGroupFailed = errors.New("bolt: group failed")
 func (c *committer) commit(batch []*op) {
 	live := batch[:0:0]
 	for _, o := range batch {
+		if !o.state.CompareAndSwap(opQueued, opTaken) {
+			continue // withdrawn by its caller
+		}
 		if err := o.ctx.Err(); err != nil {
 			o.errc <- err
 			continue

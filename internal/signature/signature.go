@@ -1,0 +1,324 @@
+// Package signature implements Standard Webhooks symmetric signatures
+// (https://www.standardwebhooks.com): "v1," followed by the base64 of
+// HMAC-SHA256(key, msgID + "." + unixSeconds + "." + body).
+//
+// Output is byte-identical to the reference library
+// github.com/standard-webhooks/standard-webhooks/libraries/go, which the tests
+// use as an oracle. It exists because the reference copies the whole payload
+// through fmt.Sprintf on every signature and returns untyped errors.
+package signature
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Prefix marks a Standard Webhooks secret; DecodeSecret accepts secrets with
+// or without it so that keys pasted from other providers work unchanged.
+const Prefix = "whsec_"
+
+// KeySize is the number of random bytes in a secret made by NewSecret: the
+// output size of SHA-256, beyond which a longer HMAC key adds no strength.
+const KeySize = 32
+
+// Tolerance is how far a webhook-timestamp may be from the verifier's clock
+// in either direction; it bounds the replay window of a captured request.
+const Tolerance = 5 * time.Minute
+
+// Bounds on the decoded key length accepted by DecodeSecret. Shorter keys are
+// too weak (and panic crypto/hmac in FIPS 140-only mode below 14 bytes);
+// longer ones exceed a SHA-256 block and are hashed down anyway, so they
+// almost always indicate a secret of the wrong kind.
+const (
+	minKeySize = 24
+	maxKeySize = 64
+)
+
+// Header names read by Verify. http.Header.Get canonicalizes them.
+const (
+	headerID        = "webhook-id"
+	headerTimestamp = "webhook-timestamp"
+	headerSignature = "webhook-signature"
+)
+
+const (
+	version = "v1"
+	// sigLen is the length of base64.StdEncoding of a SHA-256 sum.
+	sigLen = (sha256.Size + 2) / 3 * 4
+)
+
+// Sentinel errors; match them with errors.Is, since Verify and DecodeSecret
+// wrap them with detail.
+var (
+	// ErrMissingHeader means a required webhook-* header is absent or empty.
+	ErrMissingHeader = errors.New("webhook: missing header")
+	// ErrInvalidHeader means a webhook-* header is present but malformed.
+	ErrInvalidHeader = errors.New("webhook: invalid header")
+	// ErrInvalidSignature means no v1 signature in webhook-signature matches.
+	ErrInvalidSignature = errors.New("webhook: no matching signature")
+	// ErrTimestampTooOld means webhook-timestamp is more than Tolerance in
+	// the past, which suggests a replayed request.
+	ErrTimestampTooOld = errors.New("webhook: timestamp too old")
+	// ErrTimestampTooNew means webhook-timestamp is more than Tolerance in
+	// the future, usually a clock skewed sender.
+	ErrTimestampTooNew = errors.New("webhook: timestamp too new")
+	// ErrInvalidSecret means a secret is empty, not base64, or decodes to a
+	// key of unsupported length. Errors wrapping it never contain the secret.
+	ErrInvalidSecret = errors.New("webhook: invalid secret")
+)
+
+// HeaderError reports which webhook-* header made Verify fail, so that a
+// receiver can tell a misbehaving sender exactly what to fix. Err is
+// ErrMissingHeader or ErrInvalidHeader.
+type HeaderError struct {
+	Header string // lower-case header name, e.g. "webhook-timestamp"
+	Err    error
+}
+
+// Error returns e.g. "webhook: missing header: webhook-id". The header value
+// is left out: it is attacker-controlled and may be huge.
+func (e *HeaderError) Error() string {
+	if e.Err == nil {
+		return "webhook: header " + e.Header
+	}
+	return e.Err.Error() + ": " + e.Header
+}
+
+// Unwrap lets errors.Is match ErrMissingHeader or ErrInvalidHeader.
+func (e *HeaderError) Unwrap() error { return e.Err }
+
+// NewSecret returns a fresh secret: Prefix followed by the standard base64 of
+// KeySize random bytes.
+func NewSecret() (string, error) {
+	var b [KeySize]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("webhook: generating secret: %w", err)
+	}
+	return Prefix + base64.StdEncoding.EncodeToString(b[:]), nil
+}
+
+// DecodeSecret returns the HMAC key of secret, which is standard base64 with
+// an optional Prefix. Errors wrap ErrInvalidSecret and never include the
+// secret, so they are safe to log.
+func DecodeSecret(secret string) ([]byte, error) {
+	s := strings.TrimPrefix(secret, Prefix)
+	if s == "" {
+		return nil, fmt.Errorf("%w: empty", ErrInvalidSecret)
+	}
+	// The base64 error is dropped: it would only add an offset, and keeping
+	// errors free of secret-derived data is simpler to audit.
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not standard base64", ErrInvalidSecret)
+	}
+	if len(key) < minKeySize || len(key) > maxKeySize {
+		return nil, fmt.Errorf("%w: key is %d bytes, want %d to %d",
+			ErrInvalidSecret, len(key), minKeySize, maxKeySize)
+	}
+	return key, nil
+}
+
+// Key is a parsed secret, ready to sign with. Parse once and reuse: a Key
+// keeps a pool of keyed HMAC states so that signing does not re-derive the
+// HMAC pads or allocate per call. A Key is safe for concurrent use and cheap
+// to copy. fmt prints it as "signature.Key{redacted}" so that logging a
+// struct holding one cannot leak it.
+//
+// The zero Key signs with an empty HMAC key; it exists only so that Key can
+// be a struct field, and never verifies anything a sender made with a real
+// secret.
+type Key struct {
+	s *keyState
+}
+
+type keyState struct {
+	pool sync.Pool // of *macState
+}
+
+// macState is an HMAC keyed once plus scratch space. The scratch lives on the
+// heap with the state because bytes passed to hash.Hash.Write (an interface
+// call) escape, so a stack buffer would be allocated on every call.
+type macState struct {
+	h   hash.Hash
+	buf [64]byte
+}
+
+// ParseKey decodes secret as DecodeSecret does and returns a Key for it.
+func ParseKey(secret string) (Key, error) {
+	key, err := DecodeSecret(secret)
+	if err != nil {
+		return Key{}, err
+	}
+	ks := &keyState{}
+	ks.pool.New = func() any { return newMACState(key) }
+	return Key{s: ks}, nil
+}
+
+func newMACState(key []byte) *macState {
+	return &macState{h: hmac.New(sha256.New, key)}
+}
+
+// redacted is how fmt shows a Key, whatever the verb.
+const redacted = "signature.Key{redacted}"
+
+// String hides the key bytes.
+func (Key) String() string { return redacted }
+
+// GoString hides the key bytes from %#v.
+func (Key) GoString() string { return redacted }
+
+// Format hides the key bytes from every fmt verb, including %x and %+v,
+// which would otherwise reach the struct fields.
+func (Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
+
+func (k Key) get() *macState {
+	if k.s == nil {
+		return newMACState(nil)
+	}
+	return k.s.pool.Get().(*macState)
+}
+
+func (k Key) put(m *macState) {
+	if k.s != nil {
+		m.h.Reset()
+		k.s.pool.Put(m)
+	}
+}
+
+// sum computes the raw MAC of msgID.ts.body into m.buf without building the
+// joined message, and returns it (valid until m is reused).
+func (m *macState) sum(msgID string, ts int64, body []byte) []byte {
+	// Copy msgID through the scratch buffer rather than []byte(msgID), which
+	// would allocate since the interface call makes it escape.
+	for s := msgID; s != ""; {
+		n := copy(m.buf[:], s)
+		m.h.Write(m.buf[:n])
+		s = s[n:]
+	}
+	b := append(m.buf[:0], '.')
+	b = strconv.AppendInt(b, ts, 10)
+	b = append(b, '.')
+	m.h.Write(b)
+	m.h.Write(body)
+	return m.h.Sum(m.buf[:0])
+}
+
+// AppendSignature appends "v1,<base64 signature>" of the message msgID, sent
+// at Unix time ts (seconds) with body, to dst and returns the extended slice.
+// With a reused dst it does not allocate.
+func AppendSignature(dst []byte, key Key, msgID string, ts int64, body []byte) []byte {
+	m := key.get()
+	mac := m.sum(msgID, ts, body)
+	dst = append(dst, version+","...)
+	dst = base64.StdEncoding.AppendEncode(dst, mac)
+	key.put(m)
+	return dst
+}
+
+// Header returns the webhook-signature header value: one space-separated
+// signature per key. Sending several during secret rotation lets a receiver
+// holding either the old or the new secret verify. It returns "" for no keys.
+func Header(keys []Key, msgID string, ts int64, body []byte) string {
+	if len(keys) == 0 {
+		return ""
+	}
+	b := make([]byte, 0, len(keys)*(len(version)+1+sigLen+1))
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = AppendSignature(b, k, msgID, ts, body)
+	}
+	return string(b)
+}
+
+// Verify checks a received webhook against secret, with now as the current
+// time. It returns nil if any "v1,<sig>" entry of webhook-signature matches;
+// entries with another version, such as the asymmetric "v1a", are skipped.
+//
+// Checks run from cheapest and least attacker-influenced to most expensive:
+// the secret first, so a misconfigured receiver fails on every request rather
+// than only on well-formed ones; then the headers (*HeaderError wrapping
+// ErrMissingHeader or ErrInvalidHeader); then the timestamp against Tolerance,
+// in whole seconds (ErrTimestampTooOld, ErrTimestampTooNew), before spending
+// an HMAC on a stale or replayed request; and finally the signatures
+// (ErrInvalidSignature).
+//
+// The number of signature entries is not capped: the HMAC is computed once
+// and each entry costs one constant-time comparison of a fixed 44 bytes, so
+// the work is linear in the header's length, which net/http already bounds.
+// An entry matches only if everything after "v1," is the signature; the
+// reference library would also accept trailing ",..." text, which no
+// conforming sender produces.
+func Verify(secret string, h http.Header, body []byte, now time.Time) error {
+	key, err := DecodeSecret(secret)
+	if err != nil {
+		return err
+	}
+	msgID := h.Get(headerID)
+	if msgID == "" {
+		return &HeaderError{Header: headerID, Err: ErrMissingHeader}
+	}
+	tsText := h.Get(headerTimestamp)
+	if tsText == "" {
+		return &HeaderError{Header: headerTimestamp, Err: ErrMissingHeader}
+	}
+	sigs := h.Get(headerSignature)
+	if sigs == "" {
+		return &HeaderError{Header: headerSignature, Err: ErrMissingHeader}
+	}
+	ts, err := strconv.ParseInt(tsText, 10, 64)
+	if err != nil {
+		return &HeaderError{Header: headerTimestamp, Err: ErrInvalidHeader}
+	}
+	if err := checkTimestamp(ts, now.Unix()); err != nil {
+		return err
+	}
+
+	var expected [sigLen]byte
+	m := newMACState(key)
+	base64.StdEncoding.Encode(expected[:], m.sum(msgID, ts, body))
+
+	var got [sigLen]byte
+	for rest := sigs; rest != ""; {
+		var entry string
+		entry, rest, _ = strings.Cut(rest, " ")
+		v, sig, ok := strings.Cut(entry, ",")
+		if !ok || v != version || len(sig) != sigLen {
+			// The length is public (every v1 signature is 44 bytes), so
+			// skipping on it leaks nothing; it keeps the copy below in bounds.
+			continue
+		}
+		copy(got[:], sig)
+		if hmac.Equal(got[:], expected[:]) {
+			return nil
+		}
+	}
+	return ErrInvalidSignature
+}
+
+// checkTimestamp compares in uint64 so that extreme int64 timestamps cannot
+// overflow into the accepted window.
+func checkTimestamp(ts, now int64) error {
+	const tol = uint64(Tolerance / time.Second)
+	if ts <= now {
+		if uint64(now)-uint64(ts) > tol {
+			return ErrTimestampTooOld
+		}
+		return nil
+	}
+	if uint64(ts)-uint64(now) > tol {
+		return ErrTimestampTooNew
+	}
+	return nil
+}
