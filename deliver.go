@@ -40,6 +40,9 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 		res, err := d.store.MessageClaim(ctx, store.MessageClaimParams{
 			Now: now, LeaseUntil: now.Add(d.cfg.LeaseDuration), Limit: min(idle, maxClaimBatch),
 		})
+		// Claims made as Stop began still go to the workers, which release
+		// them at once instead of leaving them leased.
+		d.dispatch(res.Claims)
 		wait := d.cfg.PollInterval
 		switch {
 		case ctx.Err() != nil:
@@ -49,7 +52,6 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 			wait, errDelay = errDelay, min(errDelay*2, d.cfg.PollInterval)
 		default:
 			errDelay = 100 * time.Millisecond
-			d.dispatch(res.Claims)
 			if !res.NextDue.IsZero() {
 				wait = min(wait, res.NextDue.Sub(time.Now()))
 			}

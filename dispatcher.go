@@ -602,12 +602,21 @@ func (t *Tenant) insert(ctx context.Context, ev *store.Event, targets []*store.E
 	if !res.Duplicate && len(msgs) > 0 {
 		t.d.signalWake()
 	}
-	out := &PublishResult{EventID: res.Event.ID, Duplicate: res.Duplicate,
-		Messages: make([]MessageRef, len(res.Event.Messages))}
-	for i, m := range res.Event.Messages {
-		out.Messages[i] = MessageRef(m)
+	stored := eventFromStore(res.Event)
+	return &PublishResult{EventID: stored.ID, Messages: stored.Messages, Duplicate: res.Duplicate}, nil
+}
+
+// GetEvent returns the latest event the tenant published under id, with its
+// payload and messages, or ErrNotFound.
+func (t *Tenant) GetEvent(ctx context.Context, id string) (*PublishedEvent, error) {
+	if err := t.check(); err != nil {
+		return nil, err
 	}
-	return out, nil
+	ev, err := t.d.store.EventGet(ctx, t.id, id)
+	if err != nil {
+		return nil, notFound(err, "event", id)
+	}
+	return eventFromStore(ev), nil
 }
 
 // GetMessage returns the message or ErrNotFound.

@@ -271,6 +271,8 @@ func TestTenant_isolation(t *testing.T) {
 	require.ErrorIs(t, err, webhook.ErrNotFound)
 	_, err = b.GetMessage(ctx, msgA)
 	require.ErrorIs(t, err, webhook.ErrNotFound)
+	_, err = b.GetEvent(ctx, "shared-id")
+	require.ErrorIs(t, err, webhook.ErrNotFound)
 	page, err := b.ListEndpoints(ctx, webhook.ListOptions{})
 	require.NoError(t, err)
 	require.Empty(t, page.Items)

@@ -97,9 +97,11 @@ func TestPublish_idempotency(t *testing.T) {
 	require.Equal(t, first.Messages, again.Messages)
 	require.Equal(t, events, count(t, st, "events"))
 	require.Equal(t, messages, count(t, st, "messages"))
-	ev, err := st.EventGet(ctx, "acme", "order-42")
+	ev, err := tn.GetEvent(ctx, "order-42")
 	require.NoError(t, err)
 	require.Equal(t, `{"v":1}`, string(ev.Payload))
+	require.Equal(t, "order.created", ev.Type)
+	require.Equal(t, first.Messages, ev.Messages)
 
 	t.Run("after_the_window_the_ID_is_new_again", func(t *testing.T) {
 		d2, err := webhook.New(st, &webhook.Config{IdempotencyWindow: 1, AllowInsecureURLs: true})

@@ -115,6 +115,27 @@ type PublishResult struct {
 	Duplicate bool
 }
 
+// PublishedEvent is a stored event with the message made for each endpoint
+// it was routed to.
+type PublishedEvent struct {
+	Event
+	CreatedAt time.Time
+	Messages  []MessageRef
+}
+
+func eventFromStore(r *store.Event) *PublishedEvent {
+	ev := &PublishedEvent{
+		Event: Event{ID: r.ID, Type: r.Type, Payload: r.Payload, ContentType: r.ContentType,
+			OccurredAt: r.OccurredAt, Labels: r.Labels},
+		CreatedAt: r.CreatedAt,
+		Messages:  make([]MessageRef, len(r.Messages)),
+	}
+	for i, m := range r.Messages {
+		ev.Messages[i] = MessageRef(m)
+	}
+	return ev
+}
+
 // MessageStatus is the delivery state of a message.
 type MessageStatus = store.MessageStatus
 
