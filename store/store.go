@@ -46,6 +46,7 @@ type Store interface {
 	EventTypeList(ctx context.Context, p ListParams) ([]*EventType, error)
 
 	// EndpointCreate stores a new endpoint; ErrConflict if its ID exists.
+	// IDs are generated unique across tenants.
 	EndpointCreate(ctx context.Context, e *Endpoint) error
 	// EndpointGet returns ErrNotFound unless the endpoint exists for tenantID.
 	EndpointGet(ctx context.Context, tenantID, id string) (*Endpoint, error)
@@ -55,23 +56,24 @@ type Store interface {
 	EndpointListAll(ctx context.Context, tenantID string) ([]*Endpoint, error)
 	// EndpointUpdate replaces an existing endpoint (matched on TenantID and
 	// ID; ErrNotFound otherwise). When the endpoint goes from disabled to
-	// enabled, its parked messages become due at p.Now.
+	// enabled, its parked messages become due at now.
 	EndpointUpdate(ctx context.Context, e *Endpoint, now time.Time) error
-	// EndpointDelete removes the endpoint and cancels its pending messages.
-	// A message leased at that moment is cancelled when it is next claimed.
+	// EndpointDelete removes the endpoint and cancels its live messages
+	// (pending or failing). A message leased at that moment keeps its lease:
+	// its holder may still complete it, and it is cancelled if claimed again.
 	EndpointDelete(ctx context.Context, tenantID, id string, now time.Time) error
 
 	// EventInsert writes the event and its messages in one transaction. When
-	// the tenant already has an event with the same ID created after
-	// p.Now-p.IdempotencyWindow, nothing is written and the original event is
-	// returned with Duplicate set.
+	// the tenant already has an event with the same ID whose CreatedAt is
+	// after p.Now-p.IdempotencyWindow, nothing is written and the original
+	// event is returned with Duplicate set.
 	EventInsert(ctx context.Context, p EventInsertParams) (EventInsertResult, error)
 	// EventGet returns the latest event published under that ID by the tenant.
 	EventGet(ctx context.Context, tenantID, id string) (*Event, error)
 
 	// MessageGet returns ErrNotFound unless the message exists for tenantID.
 	MessageGet(ctx context.Context, tenantID, id string) (*Message, error)
-	// MessageClaim leases up to p.Limit messages due at p.Now (pending,
+	// MessageClaim leases up to max(p.Limit, 1) messages due at p.Now (pending,
 	// failing, or delivering with an expired lease), oldest due first. A
 	// claimed message is StatusDelivering with NextAttemptAt = p.LeaseUntil
 	// and a fresh LeaseToken. Messages of a deleted endpoint are cancelled and
@@ -80,7 +82,9 @@ type Store interface {
 	MessageClaim(ctx context.Context, p MessageClaimParams) (MessageClaimResult, error)
 	// MessageComplete records the outcome of a claimed message under its
 	// lease: the attempt (if any) and the message's new state, in one write.
-	// ErrLeaseLost when p.LeaseToken no longer holds the message.
+	// ErrLeaseLost when p.LeaseToken no longer holds the message (an expired
+	// lease still holds until another claim takes it); ErrNotFound for an
+	// unknown message.
 	MessageComplete(ctx context.Context, p MessageCompleteParams) error
 
 	// AttemptList returns a tenant's attempts, newest first, filtered by p.

@@ -1,0 +1,496 @@
+// Package storetest is the conformance suite of the store.Store contract.
+//
+// Every Store implementation runs it from its own tests:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Exercise(t, func(t *testing.T) store.Store {
+//			s := open(t) // a fresh, empty store
+//			t.Cleanup(func() { s.Close() })
+//			return s
+//		})
+//	}
+//
+// The harness owns setup and teardown; the suite owns the assertions. Every
+// subtest asks for its own store and runs in parallel with the others, so
+// newStore must be safe to call from several goroutines and the subtests only
+// run after the calling test function returns (the usual t.Parallel rules).
+//
+// The suite uses fixed times (never the wall clock) truncated to whole
+// microseconds, and compares times with time.Time.Equal semantics, so stores
+// may drop the monotonic reading and the location of the times they keep.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hooksmith/webhook/store"
+)
+
+// testCase is one conformance check. Its name is "Group/sentence".
+type testCase struct {
+	name string
+	fn   func(t *testing.T, f *fixture)
+}
+
+// Exercise runs the conformance suite against the stores made by newStore,
+// which must return a fresh, empty store for each call and register its
+// cleanup with t.Cleanup.
+func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
+	require.NotNil(t, newStore, "storetest: newStore is nil")
+
+	var groups []string
+	byGroup := map[string][]testCase{}
+	for _, list := range [][]testCase{
+		eventTypeCases,
+		endpointCases,
+		eventCases,
+		claimCases,
+		completeCases,
+		attemptCases,
+		contextCases,
+	} {
+		for _, c := range list {
+			group, _, ok := strings.Cut(c.name, "/")
+			if !ok {
+				t.Fatalf("storetest: case %q has no group", c.name)
+			}
+			if _, seen := byGroup[group]; !seen {
+				groups = append(groups, group)
+			}
+			byGroup[group] = append(byGroup[group], c)
+		}
+	}
+
+	for _, group := range groups {
+		cases := byGroup[group]
+		t.Run(group, func(t *testing.T) {
+			t.Parallel()
+			for _, c := range cases {
+				_, name, _ := strings.Cut(c.name, "/")
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					s := newStore(t)
+					require.NotNil(t, s, "storetest: newStore returned nil")
+					c.fn(t, &fixture{t: t, s: s, ctx: t.Context()})
+				})
+			}
+		})
+	}
+}
+
+// t0 is the reference time of every case; all test times are derived from it
+// with offsets of whole microseconds or more.
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// window is the idempotency window used by the fixtures.
+const window = time.Hour
+
+// Tenants used by the cases.
+const (
+	tenantA = "tenant_a"
+	tenantB = "tenant_b"
+)
+
+// fixture bundles a store with the subtest driving it.
+type fixture struct {
+	t   *testing.T
+	s   store.Store
+	ctx context.Context
+}
+
+// cancelled returns a context that is already cancelled.
+func (f *fixture) cancelled() context.Context {
+	ctx, cancel := context.WithCancel(f.ctx)
+	cancel()
+	return ctx
+}
+
+// ---------------------------------------------------------------------------
+// Record builders.
+
+func newEventType(name string) *store.EventType {
+	return &store.EventType{
+		Name:        name,
+		Description: "Sent when " + name + " happens.",
+		CreatedAt:   t0,
+		UpdatedAt:   t0.Add(1500 * time.Microsecond),
+	}
+}
+
+// newEndpoint returns an enabled endpoint with every field set.
+func newEndpoint(tenant, id string) *store.Endpoint {
+	return &store.Endpoint{
+		ID:          id,
+		TenantID:    tenant,
+		URL:         "https://hooks.example.com/" + tenant + "/" + id,
+		Method:      "POST",
+		Description: "endpoint " + id,
+		EventTypes:  []string{"invoice.paid", "invoice.voided"},
+		Labels:      map[string]string{"env": "test", "tenant": tenant},
+		Headers:     map[string]string{"X-Custom": "1", "X-Other": "two"},
+		Metadata:    map[string]string{"owner": "team-a"},
+		Enabled:     true,
+		Secrets: []store.Secret{
+			{Value: "whsec_Y3VycmVudC1zZWNyZXQ=", CreatedAt: t0.Add(time.Hour)},
+			{
+				Value:     "whsec_cHJldmlvdXMtc2VjcmV0",
+				CreatedAt: t0.Add(-24 * time.Hour),
+				ExpiresAt: t0.Add(25*time.Hour + 123456*time.Microsecond),
+			},
+		},
+		CreatedAt: t0.Add(-time.Hour + 250*time.Microsecond),
+		UpdatedAt: t0.Add(-time.Minute + 999999*time.Microsecond),
+	}
+}
+
+// createEndpoint stores newEndpoint(tenant, id) and returns it.
+func (f *fixture) createEndpoint(tenant, id string) *store.Endpoint {
+	f.t.Helper()
+	e := newEndpoint(tenant, id)
+	require.NoError(f.t, f.s.EndpointCreate(f.ctx, e), "EndpointCreate(%s, %s)", tenant, id)
+	return e
+}
+
+// msg describes one message of an event built by newEvent.
+type msg struct {
+	id       string
+	endpoint string
+	due      time.Time // zero means the publish time
+}
+
+// newEvent builds an event published at now and its pending messages, with
+// Event.Messages filled as the root package does before inserting.
+func newEvent(tenant, id, key string, now time.Time, msgs ...msg) (*store.Event, []*store.Message) {
+	ev := &store.Event{
+		Key:         key,
+		TenantID:    tenant,
+		ID:          id,
+		Type:        "invoice.paid",
+		ContentType: "application/json",
+		Labels:      map[string]string{"region": "eu", "key": key},
+		OccurredAt:  now.Add(-time.Minute + 42*time.Microsecond),
+		CreatedAt:   now,
+		Payload:     fmt.Appendf(nil, `{"id":%q,"key":%q,"amount":4200}`, id, key),
+	}
+	out := make([]*store.Message, 0, len(msgs))
+	for _, m := range msgs {
+		due := m.due
+		if due.IsZero() {
+			due = now
+		}
+		ev.Messages = append(ev.Messages, store.MessageRef{MessageID: m.id, EndpointID: m.endpoint})
+		out = append(out, &store.Message{
+			ID:            m.id,
+			TenantID:      tenant,
+			EndpointID:    m.endpoint,
+			EventID:       id,
+			EventKey:      key,
+			Status:        store.StatusPending,
+			NextAttemptAt: due,
+			CreatedAt:     now,
+			UpdatedAt:     now,
+		})
+	}
+	return ev, out
+}
+
+// insert calls EventInsert with the suite's idempotency window.
+func (f *fixture) insert(ev *store.Event, msgs []*store.Message, now time.Time) store.EventInsertResult {
+	f.t.Helper()
+	res, err := f.s.EventInsert(f.ctx, store.EventInsertParams{
+		Event:             ev,
+		Messages:          msgs,
+		IdempotencyWindow: window,
+		Now:               now,
+	})
+	require.NoError(f.t, err, "EventInsert(%s, %s)", ev.TenantID, ev.ID)
+	require.NotNil(f.t, res.Event, "EventInsert returned no event")
+	return res
+}
+
+// publish builds and inserts a new (non-duplicate) event.
+func (f *fixture) publish(tenant, id, key string, now time.Time, msgs ...msg) (*store.Event, []*store.Message) {
+	f.t.Helper()
+	ev, out := newEvent(tenant, id, key, now, msgs...)
+	res := f.insert(ev, out, now)
+	require.False(f.t, res.Duplicate, "EventInsert(%s, %s) reported a duplicate", tenant, id)
+	return ev, out
+}
+
+// claim calls MessageClaim and fails the test on error.
+func (f *fixture) claim(now, leaseUntil time.Time, limit int) store.MessageClaimResult {
+	f.t.Helper()
+	res, err := f.s.MessageClaim(f.ctx, store.MessageClaimParams{Now: now, LeaseUntil: leaseUntil, Limit: limit})
+	require.NoError(f.t, err, "MessageClaim(now=%s)", now)
+	for i, c := range res.Claims {
+		require.NotNil(f.t, c.Message, "claim %d has no message", i)
+	}
+	return res
+}
+
+// claimIDs returns the IDs of claimed messages, sorted.
+func claimIDs(res store.MessageClaimResult) []string {
+	ids := make([]string, 0, len(res.Claims))
+	for _, c := range res.Claims {
+		ids = append(ids, c.Message.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// claimOf returns the claim of message id, failing when it is absent.
+func claimOf(t *testing.T, res store.MessageClaimResult, id string) store.Claim {
+	t.Helper()
+	for _, c := range res.Claims {
+		if c.Message.ID == id {
+			return c
+		}
+	}
+	require.Failf(t, "message not claimed", "message %s missing from claim %v", id, claimIDs(res))
+	return store.Claim{}
+}
+
+// getMessage calls MessageGet and fails the test on error.
+func (f *fixture) getMessage(tenant, id string) *store.Message {
+	f.t.Helper()
+	m, err := f.s.MessageGet(f.ctx, tenant, id)
+	require.NoError(f.t, err, "MessageGet(%s, %s)", tenant, id)
+	require.NotNil(f.t, m)
+	return m
+}
+
+// complete calls MessageComplete and fails the test on error.
+func (f *fixture) complete(p store.MessageCompleteParams) {
+	f.t.Helper()
+	require.NoError(f.t, f.s.MessageComplete(f.ctx, p), "MessageComplete(%s, %s)", p.MessageID, p.Status)
+}
+
+// newAttempt returns an attempt of the claimed message with every field set.
+func newAttempt(id string, c store.Claim, number int, startedAt time.Time) *store.Attempt {
+	m := c.Message
+	return &store.Attempt{
+		ID:         id,
+		TenantID:   m.TenantID,
+		MessageID:  m.ID,
+		EndpointID: m.EndpointID,
+		EventID:    m.EventID,
+		Number:     number,
+		Trigger:    store.TriggerScheduled,
+		StartedAt:  startedAt,
+		Duration:   1234567 * time.Microsecond,
+		URL:        "https://hooks.example.com/" + m.EndpointID,
+		RequestHeaders: map[string][]string{
+			"Content-Type":      {"application/json"},
+			"Webhook-Id":        {m.EventID},
+			"Webhook-Signature": {"[redacted]"},
+		},
+		StatusCode: 503,
+		ResponseHeaders: map[string][]string{
+			"Retry-After": {"30"},
+			"Set-Cookie":  {"a=1", "b=2"},
+		},
+		ResponseBody:      []byte("upstream unavailable\x00\xff"),
+		ResponseTruncated: true,
+		ErrorClass:        store.ErrorHTTPStatus,
+		Error:             "status 503",
+	}
+}
+
+// attemptList calls AttemptList and fails the test on error.
+func (f *fixture) attemptList(tenant string, p store.AttemptListParams) []*store.Attempt {
+	f.t.Helper()
+	list, err := f.s.AttemptList(f.ctx, tenant, p)
+	require.NoError(f.t, err, "AttemptList(%s, %+v)", tenant, p)
+	return list
+}
+
+// ---------------------------------------------------------------------------
+// Pagination.
+
+// pages walks a paginated list from the start with the given page size and
+// returns the keys of every item in the order visited. page returns the
+// items after (or before) the cursor; key names an item.
+func pages[T any](t *testing.T, limit, max int, page func(cursor string, limit int) []T, key func(T) string) []string {
+	t.Helper()
+	var keys []string
+	cursor := ""
+	for calls := 0; ; calls++ {
+		require.LessOrEqual(t, calls, max+1, "pagination did not end after %d pages (limit %d): %v", calls, limit, keys)
+		items := page(cursor, limit)
+		require.LessOrEqual(t, len(items), limit, "page after %q is larger than the limit", cursor)
+		if len(items) == 0 {
+			return keys
+		}
+		for _, it := range items {
+			keys = append(keys, key(it))
+		}
+		cursor = key(items[len(items)-1])
+	}
+}
+
+// ids returns the IDs formatted by format for i in [from, to).
+func ids(format string, from, to int) []string {
+	out := make([]string, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf(format, i))
+	}
+	return out
+}
+
+// ---------------------------------------------------------------------------
+// Comparison. Records are normalised before require.Equal: times are moved to
+// UTC (which also drops the monotonic reading, giving Equal semantics) and
+// empty maps, slices and byte slices become nil.
+
+func normTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func normMap[M ~map[K]V, K comparable, V any](m M) M {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
+}
+
+func normSlice[S ~[]E, E any](s S) S {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
+}
+
+func normHeaders(h map[string][]string) map[string][]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make(map[string][]string, len(h))
+	for k, v := range h {
+		out[k] = normSlice(v)
+	}
+	return out
+}
+
+func normEventType(e *store.EventType) *store.EventType {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.CreatedAt = normTime(c.CreatedAt)
+	c.UpdatedAt = normTime(c.UpdatedAt)
+	return &c
+}
+
+func normEndpoint(e *store.Endpoint) *store.Endpoint {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.EventTypes = normSlice(c.EventTypes)
+	c.Labels = normMap(c.Labels)
+	c.Headers = normMap(c.Headers)
+	c.Metadata = normMap(c.Metadata)
+	c.Secrets = normSlice(c.Secrets)
+	for i := range c.Secrets {
+		c.Secrets[i].CreatedAt = normTime(c.Secrets[i].CreatedAt)
+		c.Secrets[i].ExpiresAt = normTime(c.Secrets[i].ExpiresAt)
+	}
+	c.CreatedAt = normTime(c.CreatedAt)
+	c.UpdatedAt = normTime(c.UpdatedAt)
+	return &c
+}
+
+func normEvent(e *store.Event) *store.Event {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.Labels = normMap(c.Labels)
+	c.OccurredAt = normTime(c.OccurredAt)
+	c.CreatedAt = normTime(c.CreatedAt)
+	c.Messages = normSlice(c.Messages)
+	c.Payload = normSlice(c.Payload)
+	return &c
+}
+
+func normMessage(m *store.Message) *store.Message {
+	if m == nil {
+		return nil
+	}
+	c := *m
+	c.NextAttemptAt = normTime(c.NextAttemptAt)
+	c.CreatedAt = normTime(c.CreatedAt)
+	c.UpdatedAt = normTime(c.UpdatedAt)
+	return &c
+}
+
+func normAttempt(a *store.Attempt) *store.Attempt {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	c.StartedAt = normTime(c.StartedAt)
+	c.RequestHeaders = normHeaders(c.RequestHeaders)
+	c.ResponseHeaders = normHeaders(c.ResponseHeaders)
+	c.ResponseBody = normSlice(c.ResponseBody)
+	return &c
+}
+
+func requireEventType(t *testing.T, want, got *store.EventType, msgAndArgs ...any) {
+	t.Helper()
+	require.NotNil(t, got, msgAndArgs...)
+	require.Equal(t, normEventType(want), normEventType(got), msgAndArgs...)
+}
+
+func requireEndpoint(t *testing.T, want, got *store.Endpoint, msgAndArgs ...any) {
+	t.Helper()
+	require.NotNil(t, got, msgAndArgs...)
+	require.Equal(t, normEndpoint(want), normEndpoint(got), msgAndArgs...)
+}
+
+func requireEvent(t *testing.T, want, got *store.Event, msgAndArgs ...any) {
+	t.Helper()
+	require.NotNil(t, got, msgAndArgs...)
+	require.Equal(t, normEvent(want), normEvent(got), msgAndArgs...)
+}
+
+func requireMessage(t *testing.T, want, got *store.Message, msgAndArgs ...any) {
+	t.Helper()
+	require.NotNil(t, got, msgAndArgs...)
+	require.Equal(t, normMessage(want), normMessage(got), msgAndArgs...)
+}
+
+func requireAttempt(t *testing.T, want, got *store.Attempt, msgAndArgs ...any) {
+	t.Helper()
+	require.NotNil(t, got, msgAndArgs...)
+	require.Equal(t, normAttempt(want), normAttempt(got), msgAndArgs...)
+}
+
+// requireTime asserts that got is the same instant as want.
+func requireTime(t *testing.T, want, got time.Time, msgAndArgs ...any) {
+	t.Helper()
+	require.Equal(t, normTime(want), normTime(got), msgAndArgs...)
+}
+
+// errorIsAny reports whether err matches one of targets.
+func errorIsAny(err error, targets ...error) bool {
+	for _, target := range targets {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
