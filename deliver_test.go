@@ -255,7 +255,7 @@ func TestDelivery_disabled_endpoint_holds_messages_until_enabled(t *testing.T) {
 // TestDispatcher_Close_leaves_no_goroutines is not parallel: it inspects
 // every goroutine of the process.
 func TestDispatcher_Close_leaves_no_goroutines(t *testing.T) {
-	d, _ := newDispatcher(t, nil)
+	d, st := newDispatcher(t, nil)
 	registerTypes(t, d, "order.created")
 	tn := d.Tenant("acme")
 	rcv := webhooktest.NewServer(t)
@@ -267,5 +267,6 @@ func TestDispatcher_Close_leaves_no_goroutines(t *testing.T) {
 	}
 	rcv.Wait(t, "/a", 5, 10*time.Second)
 	require.NoError(t, d.Close())
-	requireNoDispatcherGoroutines(t)
+	require.NoError(t, st.Close())
+	requireNoLibraryGoroutines(t)
 }

@@ -82,9 +82,9 @@ func waitStatus(t *testing.T, tn *webhook.Tenant, msgID string, want webhook.Mes
 	}
 }
 
-// requireNoDispatcherGoroutines fails if any goroutine of the webhook
-// package is still running.
-func requireNoDispatcherGoroutines(t *testing.T) {
+// requireNoLibraryGoroutines fails if a goroutine of the dispatcher or of
+// the bolt store's committer is still running.
+func requireNoLibraryGoroutines(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for {
@@ -92,7 +92,7 @@ func requireNoDispatcherGoroutines(t *testing.T) {
 		stacks := string(buf[:runtime.Stack(buf, true)])
 		var leaked []string
 		for _, g := range strings.Split(stacks, "\n\n") {
-			if strings.Contains(g, "hooksmith/webhook.(*Dispatcher)") {
+			if strings.Contains(g, "hooksmith/webhook.(*Dispatcher)") || strings.Contains(g, "store/bolt.(*committer)") {
 				leaked = append(leaked, g)
 			}
 		}
@@ -100,7 +100,7 @@ func requireNoDispatcherGoroutines(t *testing.T) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d dispatcher goroutines still running:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
+			t.Fatalf("%d library goroutines still running:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -63,6 +64,9 @@ type Options struct {
 type Store struct {
 	db *bbolt.DB
 	c  *committer
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens (creating if needed) the bbolt file at path.
@@ -101,10 +105,14 @@ func Open(path string, opts *Options) (*Store, error) {
 	return &Store{db: db, c: newCommitter(db, o.MaxBatch)}, nil
 }
 
-// Close waits for queued writes to fail with store.ErrClosed and closes the file.
+// Close fails queued writes with store.ErrClosed, waits for the committer
+// to stop and closes the file. Later calls return the first call's result.
 func (s *Store) Close() error {
-	s.c.close()
-	return s.db.Close()
+	s.closeOnce.Do(func() {
+		s.c.close()
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
 }
 
 // Stats counts the store's successful write transactions since Open.
