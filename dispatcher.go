@@ -292,7 +292,10 @@ func (d *Dispatcher) GetEventType(ctx context.Context, name string) (*EventType,
 // ListEventTypes pages through the catalogue in name order, archived
 // entries included.
 func (d *Dispatcher) ListEventTypes(ctx context.Context, opts ListOptions) (Page[*EventType], error) {
-	p := opts.storeParams()
+	p, err := opts.storeParams()
+	if err != nil {
+		return Page[*EventType]{}, err
+	}
 	recs, err := d.store.EventTypeList(ctx, p)
 	if err != nil {
 		return Page[*EventType]{}, err
@@ -421,7 +424,10 @@ func (t *Tenant) ListEndpoints(ctx context.Context, opts ListOptions) (Page[*End
 	if err := t.check(); err != nil {
 		return Page[*Endpoint]{}, err
 	}
-	p := opts.storeParams()
+	p, err := opts.storeParams()
+	if err != nil {
+		return Page[*Endpoint]{}, err
+	}
 	recs, err := t.d.store.EndpointList(ctx, t.id, p)
 	if err != nil {
 		return Page[*Endpoint]{}, err
@@ -645,7 +651,10 @@ func (t *Tenant) ListAttempts(ctx context.Context, q AttemptQuery) (Page[*Attemp
 	if err := t.check(); err != nil {
 		return Page[*Attempt]{}, err
 	}
-	p := q.storeParams()
+	p, err := q.storeParams()
+	if err != nil {
+		return Page[*Attempt]{}, err
+	}
 	recs, err := t.d.store.AttemptList(ctx, t.id, store.AttemptListParams{
 		MessageID: q.MessageID, EndpointID: q.EndpointID, Before: p.After, Limit: p.Limit,
 	})

@@ -194,6 +194,8 @@ func TestEndpoint_list_update_enable_delete(t *testing.T) {
 			opts.Cursor = page.Next
 		}
 		require.Equal(t, created, got)
+		_, err := tn.ListEndpoints(ctx, webhook.ListOptions{Cursor: "not/a*cursor"})
+		require.True(t, isValidation(err, "cursor"), "got %v", err)
 	})
 	t.Run("full_update_replaces_every_field_and_keeps_the_secret", func(t *testing.T) {
 		ep, err := tn.CreateEndpoint(ctx, webhook.EndpointParams{

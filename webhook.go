@@ -23,6 +23,7 @@
 package webhook
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -207,15 +208,22 @@ type ListOptions struct {
 	Limit int
 }
 
-func (o ListOptions) storeParams() store.ListParams {
+// storeParams decodes the cursor; a cursor this package did not make is a
+// *ValidationError.
+func (o ListOptions) storeParams() (store.ListParams, error) {
 	limit := o.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	return store.ListParams{After: o.Cursor, Limit: store.PageLimit(limit)}
+	after, err := base64.RawURLEncoding.DecodeString(o.Cursor)
+	if err != nil {
+		return store.ListParams{}, invalid("cursor", "not a cursor from a previous page")
+	}
+	return store.ListParams{After: string(after), Limit: store.PageLimit(limit)}, nil
 }
 
-// Page is one page of a list. Next is empty on the last page.
+// Page is one page of a list. Next is an opaque cursor for the following
+// page, empty on the last page.
 type Page[T any] struct {
 	Items []T
 	Next  string
@@ -229,7 +237,7 @@ func page[S, T any](items []*S, limit int, conv func(*S) T, key func(*S) string)
 		p.Items[i] = conv(it)
 	}
 	if len(items) > 0 && len(items) == limit {
-		p.Next = key(items[len(items)-1])
+		p.Next = base64.RawURLEncoding.EncodeToString([]byte(key(items[len(items)-1])))
 	}
 	return p
 }
