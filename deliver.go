@@ -37,21 +37,28 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 			}
 		}
 		now := time.Now().UTC()
+		limit := min(idle, maxClaimBatch)
 		res, err := d.store.MessageClaim(ctx, store.MessageClaimParams{
-			Now: now, LeaseUntil: now.Add(d.cfg.LeaseDuration), Limit: min(idle, maxClaimBatch),
+			Now: now, LeaseUntil: now.Add(d.cfg.LeaseDuration), Limit: limit,
 		})
-		// Claims made as Stop began still go to the workers, which release
-		// them at once instead of leaving them leased.
-		d.dispatch(res.Claims)
 		wait := d.cfg.PollInterval
 		switch {
-		case ctx.Err() != nil:
+		case err != nil && ctx.Err() != nil:
 			return
 		case err != nil:
 			d.log.Error("webhook: claiming messages failed", slog.Any("error", err))
 			wait, errDelay = errDelay, min(errDelay*2, d.cfg.PollInterval)
 		default:
 			errDelay = 100 * time.Millisecond
+			// Claims committed as Stop began still go to the workers, which
+			// release them at once instead of leaving them leased.
+			d.dispatch(res.Claims[:min(len(res.Claims), limit)])
+			for _, id := range res.Corrupt {
+				d.log.Error("webhook: message set aside: its stored records cannot be read", slog.String("message_id", id))
+			}
+			if ctx.Err() != nil {
+				return
+			}
 			if !res.NextDue.IsZero() {
 				wait = min(wait, res.NextDue.Sub(time.Now()))
 			}
@@ -97,16 +104,10 @@ func (d *Dispatcher) done() {
 	}
 }
 
-func (d *Dispatcher) draining() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.drain
-}
-
 func (d *Dispatcher) worker(ctx context.Context) {
 	defer d.workers.Done()
 	for c := range d.work {
-		if d.draining() {
+		if d.closed() {
 			d.release(c)
 		} else {
 			d.deliver(ctx, c)
@@ -172,7 +173,7 @@ func (d *Dispatcher) outcome(c store.Claim, number int, started time.Time, sent 
 		ResponseTruncated: res.Truncated, ErrorClass: res.Class,
 	}
 	if res.Err != nil {
-		att.Error = res.Err.Error()
+		att.Error = delivery.ErrorText(res.Err)
 	} else if !res.OK() {
 		att.Error = "HTTP " + strconv.Itoa(res.StatusCode)
 	}
@@ -201,14 +202,10 @@ func (d *Dispatcher) outcome(c store.Claim, number int, started time.Time, sent 
 
 // release gives a claimed message back without counting an attempt, due now.
 func (d *Dispatcher) release(c store.Claim) {
-	status := store.StatusPending
-	if c.Message.Attempts > 0 {
-		status = store.StatusFailing
-	}
 	now := time.Now().UTC()
 	d.complete(c, store.MessageCompleteParams{
 		MessageID: c.Message.ID, LeaseToken: c.Message.LeaseToken,
-		Status: status, NextAttemptAt: now, Now: now,
+		Status: store.StatusPending, NextAttemptAt: now, Now: now,
 	})
 }
 

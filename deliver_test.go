@@ -163,7 +163,7 @@ func TestDelivery_failure_classes(t *testing.T) {
 	defer srv.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	closedURL := "http://" + ln.Addr().String() + "/gone"
+	closedURL := "http://" + ln.Addr().String() + "/gone?token=query-credential"
 	require.NoError(t, ln.Close())
 
 	cases := []struct {
@@ -193,6 +193,7 @@ func TestDelivery_failure_classes(t *testing.T) {
 		require.Equal(t, c.status, a.StatusCode, c.url)
 		require.Equal(t, c.class, a.ErrorClass, "%s: %s", c.url, a.Error)
 		require.NotEmpty(t, a.Error)
+		require.NotContains(t, a.Error, "query-credential", "the error text repeats the URL")
 		if c.check != nil {
 			c.check(a)
 		}

@@ -28,7 +28,7 @@ type Config struct {
 	// RetrySchedule is the delay before each attempt, the first entry being
 	// the delay before the first attempt; its length is the maximum number
 	// of attempts. Each delay after the first is jittered by ±20%. Defaults
-	// to 0, 5s, 5m, 30m, 2h, 5h, 10h, 10h.
+	// to 0, 5s, 5m, 30m, 2h, 5h, 10h, 10h. Each delay is at most 30 days.
 	RetrySchedule []time.Duration
 	// IdempotencyWindow is how long a published event ID is remembered per
 	// tenant. Defaults to 24 hours.
@@ -39,8 +39,10 @@ type Config struct {
 	// recorded, in bytes. Defaults to 64 KiB.
 	MaxResponseBodySize int64
 	// LeaseDuration is how long a claimed message belongs to this process;
-	// after a crash it becomes deliverable again once the lease ends. Must
-	// exceed RequestTimeout. Defaults to RequestTimeout + 30 seconds.
+	// after a crash it becomes deliverable again once the lease ends. Must be
+	// at least RequestTimeout + 1 second, to leave time to record the
+	// outcome; a lease that ends first makes a duplicate delivery likely (not
+	// a loss). Defaults to RequestTimeout + 30 seconds.
 	LeaseDuration time.Duration
 	// PollInterval is the longest the scheduler sleeps without a publish to
 	// wake it, which bounds how late it notices expired leases or messages
@@ -62,6 +64,8 @@ const (
 	defaultMaxResponse    = 64 << 10
 	defaultPollInterval   = time.Second
 	maxClaimBatch         = 256
+	maxRetryDelay         = 30 * 24 * time.Hour
+	leaseMargin           = time.Second
 	// storeWriteTimeout bounds writes made after the lifecycle context ended
 	// (releasing leases on shutdown).
 	storeWriteTimeout = 5 * time.Second
@@ -82,8 +86,8 @@ func (c *Config) withDefaults() (Config, error) {
 		cfg.RetrySchedule = retry.DefaultSchedule
 	}
 	for _, d := range cfg.RetrySchedule {
-		if d < 0 {
-			return cfg, invalid("Config.RetrySchedule", "delays must not be negative")
+		if d < 0 || d > maxRetryDelay {
+			return cfg, invalid("Config.RetrySchedule", "delays must be between 0 and %v", maxRetryDelay)
 		}
 	}
 	cfg.RetrySchedule = append([]time.Duration(nil), cfg.RetrySchedule...)
@@ -99,8 +103,10 @@ func (c *Config) withDefaults() (Config, error) {
 	if cfg.LeaseDuration <= 0 {
 		cfg.LeaseDuration = cfg.RequestTimeout + 30*time.Second
 	}
-	if cfg.LeaseDuration <= cfg.RequestTimeout {
-		return cfg, invalid("Config.LeaseDuration", "must exceed RequestTimeout")
+	// A lease must outlast the request and the write of its outcome, or a
+	// slow attempt would routinely be delivered twice.
+	if cfg.LeaseDuration < cfg.RequestTimeout+leaseMargin {
+		return cfg, invalid("Config.LeaseDuration", "must be at least RequestTimeout + %v", leaseMargin)
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = defaultPollInterval
@@ -124,15 +130,15 @@ type Dispatcher struct {
 	wake  chan struct{} // a publish made messages due
 	freed chan struct{} // a worker finished while all were busy
 
-	mu      sync.Mutex
-	state   int                // stateNew, stateRunning, stateDone
-	stopRun context.CancelFunc // ends the scheduler
-	abort   context.CancelFunc // ends in-flight requests
-	work    chan store.Claim
-	wg      sync.WaitGroup // the scheduler
-	workers sync.WaitGroup
-	busy    int // claims handed to workers and not yet finished, under mu
-	drain   bool
+	mu       sync.Mutex
+	state    int                // stateNew, stateRunning, stateDone
+	stopRun  context.CancelFunc // ends the scheduler
+	abort    context.CancelFunc // ends in-flight requests
+	work     chan store.Claim
+	wg       sync.WaitGroup // the scheduler
+	workers  sync.WaitGroup
+	finished chan struct{} // closed once every goroutine has returned; nil if never started
+	busy     int           // claims handed to workers and not yet finished, under mu
 }
 
 const (
@@ -181,6 +187,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	reqCtx, abort := context.WithCancel(context.Background())
 	d.stopRun, d.abort = stopRun, abort
 	d.work = make(chan store.Claim, d.cfg.Workers)
+	d.finished = make(chan struct{})
 	d.workers.Add(d.cfg.Workers)
 	for range d.cfg.Workers {
 		go d.worker(reqCtx)
@@ -192,52 +199,55 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 
 // Stop stops claiming messages and waits for in-flight deliveries to finish.
 // If ctx ends first, the remaining requests are cancelled, their messages are
-// released for a later run, and Stop returns ctx.Err(). Messages claimed but
-// not yet started are released at once. Afterwards the Dispatcher returns
-// ErrClosed. It does not close the store.
+// released for a later run, and Stop returns ctx.Err() once the workers have
+// returned. Messages claimed but not yet started are released at once.
+// Afterwards the Dispatcher returns ErrClosed. It does not close the store.
+// Concurrent and repeated calls of Stop and Close all wait for the same end.
 func (d *Dispatcher) Stop(ctx context.Context) error {
-	if !d.shutdown() {
+	finished := d.shutdown()
+	if finished == nil {
 		return nil
 	}
-	done := make(chan struct{})
-	go func() { d.workers.Wait(); close(done) }()
 	select {
-	case <-done:
-		d.abort()
+	case <-finished:
 		return nil
 	case <-ctx.Done():
 		d.abort()
-		<-done
+		<-finished
 		return ctx.Err()
 	}
 }
 
 // Close stops at once: in-flight requests are cancelled and their messages
-// released for a later run. It waits for every goroutine to return.
+// released for a later run. It returns when every goroutine has returned.
 func (d *Dispatcher) Close() error {
-	if d.shutdown() {
+	if finished := d.shutdown(); finished != nil {
 		d.abort()
-		d.workers.Wait()
+		<-finished
 	}
 	return nil
 }
 
-// shutdown ends the scheduler and tells workers to release what they have
-// not started. It reports whether goroutines were running.
-func (d *Dispatcher) shutdown() bool {
+// shutdown moves the Dispatcher to its final state; the first call ends the
+// scheduler and, once workers have released what they did not start, closes
+// the channel it returns (nil if the Dispatcher never started).
+func (d *Dispatcher) shutdown() <-chan struct{} {
 	d.mu.Lock()
 	prev := d.state
 	d.state = stateDone
-	if prev != stateRunning {
-		d.mu.Unlock()
-		return false
-	}
-	d.drain = true
-	d.stopRun()
+	finished := d.finished
 	d.mu.Unlock()
-	d.wg.Wait()
-	close(d.work)
-	return true
+	if prev == stateRunning {
+		d.stopRun()
+		go func() {
+			d.wg.Wait()
+			close(d.work) // the scheduler, the only sender, has returned
+			d.workers.Wait()
+			d.abort()
+			close(finished)
+		}()
+	}
+	return finished
 }
 
 func (d *Dispatcher) closed() bool {
@@ -581,7 +591,7 @@ func (d *Dispatcher) validateEvent(ev *Event) error {
 	}
 	if ev.ContentType == "" {
 		ev.ContentType = "application/json"
-	} else if _, _, err := mime.ParseMediaType(ev.ContentType); err != nil || len(ev.ContentType) > 256 {
+	} else if _, _, err := mime.ParseMediaType(ev.ContentType); err != nil || len(ev.ContentType) > 256 || !validHeaderValue(ev.ContentType) {
 		return invalid("content_type", "not a media type")
 	}
 	return validateLabels("labels", ev.Labels)

@@ -25,6 +25,13 @@ func TestNew(t *testing.T) {
 		_, err := webhook.New(st, &webhook.Config{RequestTimeout: time.Minute, LeaseDuration: time.Second})
 		require.True(t, isValidation(err, "Config.LeaseDuration"), "got %v", err)
 	})
+	t.Run("rejects_retry_delays_over_30_days", func(t *testing.T) {
+		_, st := newDispatcher(t, nil)
+		_, err := webhook.New(st, &webhook.Config{RetrySchedule: []time.Duration{0, 31 * 24 * time.Hour}})
+		require.True(t, isValidation(err, "Config.RetrySchedule"), "got %v", err)
+		_, err = webhook.New(st, &webhook.Config{RetrySchedule: []time.Duration{-time.Second}})
+		require.True(t, isValidation(err, "Config.RetrySchedule"), "got %v", err)
+	})
 	t.Run("accepts_a_nil_config", func(t *testing.T) {
 		_, st := newDispatcher(t, nil)
 		d, err := webhook.New(st, nil)
@@ -76,25 +83,11 @@ func TestDispatcher_lifecycle(t *testing.T) {
 	t.Run("stop_drains_in_flight_deliveries", func(t *testing.T) {
 		t.Parallel()
 		d, st := startDispatcher(t, nil)
-		registerTypes(t, d, "order.created")
-		started := make(chan struct{})
-		rcv := webhooktest.NewServer(t)
-		rcv.Respond("/slow", func(webhooktest.Delivery, int) int {
-			close(started)
-			time.Sleep(300 * time.Millisecond)
-			return http.StatusOK
-		})
-		tn := d.Tenant("acme")
-		ep, err := tn.CreateEndpoint(ctx, webhook.EndpointParams{URL: rcv.URL("/slow")})
-		require.NoError(t, err)
-		rcv.SetSecret("/slow", ep.Secret())
-		res, err := tn.Publish(ctx, webhook.Event{Type: "order.created", Payload: []byte(`{}`)})
-		require.NoError(t, err)
-		<-started
+		msgID := inFlight(t, d, func() { time.Sleep(300 * time.Millisecond) })
 		stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		require.NoError(t, d.Stop(stopCtx))
-		m, err := st.MessageGet(ctx, "acme", res.Messages[0].MessageID)
+		m, err := st.MessageGet(ctx, "acme", msgID)
 		require.NoError(t, err)
 		require.Equal(t, webhook.StatusSucceeded, m.Status, "Stop returned before the outcome was recorded")
 		require.Equal(t, 1, m.Attempts)
@@ -102,30 +95,54 @@ func TestDispatcher_lifecycle(t *testing.T) {
 	t.Run("stop_past_its_deadline_releases_the_message_uncounted", func(t *testing.T) {
 		t.Parallel()
 		d, st := startDispatcher(t, nil)
-		registerTypes(t, d, "order.created")
-		started := make(chan struct{})
 		unblock := make(chan struct{})
 		defer close(unblock)
-		rcv := webhooktest.NewServer(t)
-		rcv.Respond("/stuck", func(webhooktest.Delivery, int) int {
-			close(started)
-			<-unblock
-			return http.StatusOK
-		})
-		tn := d.Tenant("acme")
-		ep, err := tn.CreateEndpoint(ctx, webhook.EndpointParams{URL: rcv.URL("/stuck")})
-		require.NoError(t, err)
-		rcv.SetSecret("/stuck", ep.Secret())
-		res, err := tn.Publish(ctx, webhook.Event{Type: "order.created", Payload: []byte(`{}`)})
-		require.NoError(t, err)
-		<-started
+		msgID := inFlight(t, d, func() { <-unblock })
 		stopCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		defer cancel()
 		require.ErrorIs(t, d.Stop(stopCtx), context.DeadlineExceeded)
-		m, err := st.MessageGet(ctx, "acme", res.Messages[0].MessageID)
+		m, err := st.MessageGet(ctx, "acme", msgID)
 		require.NoError(t, err)
 		require.Equal(t, webhook.StatusPending, m.Status)
 		require.Zero(t, m.Attempts, "an aborted request is not an attempt")
 		require.WithinDuration(t, time.Now(), m.NextAttemptAt, 5*time.Second, "released messages are due at once")
 	})
+	t.Run("close_during_stop_waits_for_the_workers", func(t *testing.T) {
+		t.Parallel()
+		d, st := startDispatcher(t, nil)
+		unblock := make(chan struct{})
+		defer close(unblock)
+		msgID := inFlight(t, d, func() { <-unblock })
+		stopped := make(chan error, 1)
+		go func() { stopped <- d.Stop(context.Background()) }()
+		time.Sleep(20 * time.Millisecond) // let Stop begin
+		require.NoError(t, d.Close())
+		// Close returned only after the worker released the message.
+		m, err := st.MessageGet(ctx, "acme", msgID)
+		require.NoError(t, err)
+		require.Equal(t, webhook.StatusPending, m.Status)
+		require.NoError(t, <-stopped)
+	})
+}
+
+// inFlight publishes one event to a receiver that runs hold before
+// answering 200, and returns its message ID once the request is in flight.
+func inFlight(t *testing.T, d *webhook.Dispatcher, hold func()) string {
+	t.Helper()
+	registerTypes(t, d, "order.created")
+	started := make(chan struct{})
+	rcv := webhooktest.NewServer(t)
+	rcv.Respond("/held", func(webhooktest.Delivery, int) int {
+		close(started)
+		hold()
+		return http.StatusOK
+	})
+	tn := d.Tenant("acme")
+	ep, err := tn.CreateEndpoint(ctx, webhook.EndpointParams{URL: rcv.URL("/held")})
+	require.NoError(t, err)
+	rcv.SetSecret("/held", ep.Secret())
+	res, err := tn.Publish(ctx, webhook.Event{Type: "order.created", Payload: []byte(`{}`)})
+	require.NoError(t, err)
+	<-started
+	return res.Messages[0].MessageID
 }

@@ -274,13 +274,14 @@ func validateLabels(field string, labels map[string]string) error {
 var forbiddenHeaders = map[string]bool{
 	"host": true, "content-length": true, "content-type": true, "connection": true,
 	"transfer-encoding": true, "te": true, "trailer": true, "upgrade": true,
-	"keep-alive": true, "proxy-connection": true, "expect": true,
+	"keep-alive": true, "proxy-connection": true, "expect": true, "user-agent": true,
 }
 
 func validateHeaders(h map[string]string) error {
 	if len(h) > MaxHeaders {
 		return invalid("headers", "more than %d headers", MaxHeaders)
 	}
+	seen := make(map[string]bool, len(h))
 	for name, v := range h {
 		lower := strings.ToLower(name)
 		switch {
@@ -288,11 +289,25 @@ func validateHeaders(h map[string]string) error {
 			return invalid("headers", "%q is not a valid header name", name)
 		case forbiddenHeaders[lower] || strings.HasPrefix(lower, "webhook-"):
 			return invalid("headers", "%q is set by the library and cannot be overridden", name)
-		case len(v) > MaxHeaderValueLength || strings.ContainsAny(v, "\r\n\x00"):
-			return invalid("headers", "value of %q must be at most %d bytes without line breaks", name, MaxHeaderValueLength)
+		case seen[lower]:
+			return invalid("headers", "%q appears twice, in different cases", name)
+		case len(v) > MaxHeaderValueLength || !validHeaderValue(v):
+			return invalid("headers", "value of %q must be at most %d bytes of visible text", name, MaxHeaderValueLength)
 		}
+		seen[lower] = true
 	}
 	return nil
+}
+
+// validHeaderValue reports whether net/http will send v: no control
+// characters other than horizontal tab.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // validHeaderName reports whether name is an RFC 9110 token.

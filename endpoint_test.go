@@ -127,6 +127,9 @@ func TestCreateEndpoint(t *testing.T) {
 			{"content-type header", webhook.EndpointParams{URL: "https://example.com/", Headers: map[string]string{"content-type": "x"}}, "headers"},
 			{"header injection", webhook.EndpointParams{URL: "https://example.com/", Headers: map[string]string{"X-A": "a\r\nX-B: b"}}, "headers"},
 			{"bad header name", webhook.EndpointParams{URL: "https://example.com/", Headers: map[string]string{"X A": "a"}}, "headers"},
+			{"control character in header value", webhook.EndpointParams{URL: "https://example.com/", Headers: map[string]string{"X-A": "a\x01b"}}, "headers"},
+			{"header twice in two cases", webhook.EndpointParams{URL: "https://example.com/", Headers: map[string]string{"X-A": "1", "x-a": "2"}}, "headers"},
+			{"user-agent header", webhook.EndpointParams{URL: "https://example.com/", Headers: map[string]string{"User-Agent": "x"}}, "headers"},
 			{"huge metadata", webhook.EndpointParams{URL: "https://example.com/", Metadata: map[string]string{"k": strings.Repeat("m", 9000)}}, "metadata"},
 			{"huge description", webhook.EndpointParams{URL: "https://example.com/", Description: strings.Repeat("d", 1025)}, "description"},
 		}

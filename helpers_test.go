@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -29,6 +30,9 @@ func newDispatcher(t *testing.T, cfg *webhook.Config) (*webhook.Dispatcher, *bol
 	c := webhook.Config{RetrySchedule: fastSchedule, AllowInsecureURLs: true}
 	if cfg != nil {
 		c = *cfg
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	d, err := webhook.New(st, &c)
 	require.NoError(t, err)

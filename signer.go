@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -58,5 +59,11 @@ func signatureHeader(secrets []store.Secret, msgID string, ts int64, body []byte
 		}
 		keys = append(keys, k)
 	}
+	if len(keys) == 0 {
+		return "", errNoValidSecret
+	}
 	return signature.Header(keys, msgID, ts, body), nil
 }
+
+// errNoValidSecret: an endpoint whose secrets have all expired cannot sign.
+var errNoValidSecret = errors.New("webhook: endpoint has no valid signing secret")

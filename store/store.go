@@ -78,7 +78,7 @@ type Store interface {
 	// claimed message is StatusDelivering with NextAttemptAt = p.LeaseUntil
 	// and a fresh LeaseToken. Messages of a deleted endpoint are cancelled and
 	// messages of a disabled endpoint are parked until it is enabled; neither
-	// is returned.
+	// is returned. On error the result is empty and nothing was claimed.
 	MessageClaim(ctx context.Context, p MessageClaimParams) (MessageClaimResult, error)
 	// MessageComplete records the outcome of a claimed message under its
 	// lease: the attempt (if any) and the message's new state, in one write.
@@ -184,6 +184,15 @@ func (s MessageStatus) Final() bool {
 	return s == StatusSucceeded || s == StatusExhausted || s == StatusCancelled
 }
 
+// WaitingStatus is the status of a live message that is not leased:
+// StatusPending before its first attempt, StatusFailing after one.
+func (m *Message) WaitingStatus() MessageStatus {
+	if m.Attempts > 0 {
+		return StatusFailing
+	}
+	return StatusPending
+}
+
 // Message is one event bound for one endpoint: the unit of delivery.
 type Message struct {
 	ID         string        `json:"id"`
@@ -238,6 +247,10 @@ type MessageClaimResult struct {
 	// NextDue is when the earliest unclaimed message becomes due (zero when
 	// none is scheduled). Leased messages count at their lease expiry.
 	NextDue time.Time
+	// Corrupt lists due messages whose records (or whose event's or
+	// endpoint's) could not be decoded. They are taken out of the due queue
+	// so they cannot block the others, and are left for an operator.
+	Corrupt []string
 }
 
 // MessageCompleteParams are the arguments of Store.MessageComplete.
@@ -248,7 +261,8 @@ type MessageCompleteParams struct {
 	// counting an attempt (shutdown before the request was made).
 	Attempt *Attempt
 	// Status is the message's new state: StatusSucceeded, StatusFailing,
-	// StatusExhausted, StatusCancelled, or StatusPending to release.
+	// StatusExhausted, StatusCancelled, or StatusPending to release (the
+	// message then takes its WaitingStatus).
 	Status MessageStatus
 	// NextAttemptAt is required for StatusFailing and StatusPending.
 	NextAttemptAt time.Time

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 	"time"
@@ -112,8 +113,18 @@ func Classify(err error) store.ErrorClass {
 	return store.ErrorOther
 }
 
+// ErrorText describes a request error without the request URL, whose query
+// string may carry a credential of the customer's.
+func ErrorText(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Op + ": " + ue.Err.Error()
+	}
+	return err.Error()
+}
+
 // sensitive lists fragments of header names whose values are never stored.
-var sensitive = []string{"authorization", "cookie", "token", "secret", "api-key", "apikey", "password"}
+var sensitive = []string{"auth", "cookie", "token", "secret", "key", "password", "session", "credential"}
 
 // Redacted is the value stored in place of a sensitive header's value.
 const Redacted = "[redacted]"

@@ -34,9 +34,10 @@ var (
 	bucketDue        = []byte("due")         // due time (8 bytes) + message ID → nil
 	bucketPending    = []byte("pending")     // endpoint ID \0 message ID → pendingActive | pendingParked
 	bucketAttempts   = []byte("attempts")    // tenant \0 attempt ID → JSON
+	bucketDeleting   = []byte("deleting")    // endpoint ID → nil, while its messages are being cancelled
 
 	allBuckets = [][]byte{bucketEventTypes, bucketEndpoints, bucketEvents, bucketIdem,
-		bucketMessages, bucketDue, bucketPending, bucketAttempts}
+		bucketMessages, bucketDue, bucketPending, bucketAttempts, bucketDeleting}
 )
 
 var (
@@ -102,7 +103,31 @@ func Open(path string, opts *Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt: init %s: %w", path, err)
 	}
-	return &Store{db: db, c: newCommitter(db, o.MaxBatch)}, nil
+	s := &Store{db: db, c: newCommitter(db, o.MaxBatch)}
+	if err := s.resumeDeletes(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("bolt: resume endpoint deletes in %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// resumeDeletes finishes cancelling the messages of endpoints whose delete
+// was interrupted by a crash.
+func (s *Store) resumeDeletes() error {
+	var ids []string
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketDeleting).ForEach(func(k, _ []byte) error {
+			ids = append(ids, string(k))
+			return nil
+		})
+	})
+	for _, id := range ids {
+		if err != nil {
+			break
+		}
+		err = s.cancelAll(context.Background(), id, nil, time.Now().UTC())
+	}
+	return err
 }
 
 // Close fails queued writes with store.ErrClosed, waits for the committer
@@ -182,7 +207,7 @@ func (s *Store) EndpointCreate(ctx context.Context, e *store.Endpoint) error {
 	return s.c.write(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketEndpoints)
 		if b.Get(key) != nil {
-			return store.ErrConflict
+			return reject(store.ErrConflict)
 		}
 		return b.Put(key, val)
 	})
@@ -235,7 +260,7 @@ func (s *Store) EndpointUpdate(ctx context.Context, e *store.Endpoint, now time.
 		b := tx.Bucket(bucketEndpoints)
 		var old *store.Endpoint
 		if err := getJSON(b, key, &old); err != nil {
-			return err
+			return rejectNotFound(err)
 		}
 		if err := b.Put(key, val); err != nil {
 			return err
@@ -259,16 +284,14 @@ func unpark(tx *bbolt.Tx, endpointID string, now time.Time) error {
 		}
 	}
 	for _, k := range parked {
-		id := k[len(prefix):]
 		var m *store.Message
-		if err := getJSON(msgs, id, &m); err != nil {
+		if err := getJSON(msgs, k[len(prefix):], &m); err != nil {
 			return err
 		}
-		m.NextAttemptAt = now
-		if err := putJSON(msgs, id, m); err != nil {
+		if err := setDue(due, m, now); err != nil {
 			return err
 		}
-		if err := due.Put(dueKey(now, m.ID), nil); err != nil {
+		if err := putJSON(msgs, []byte(m.ID), m); err != nil {
 			return err
 		}
 		if err := pend.Put(k, pendingActive); err != nil {
@@ -278,32 +301,58 @@ func unpark(tx *bbolt.Tx, endpointID string, now time.Time) error {
 	return nil
 }
 
-// EndpointDelete implements store.Store. The endpoint goes in one transaction
-// and its pending messages are cancelled in bounded batches after it; a crash
-// in between leaves them to be cancelled when next claimed.
+// EndpointDelete implements store.Store. The endpoint goes in one
+// transaction with the first batch of cancellations; if more remain, a
+// tombstone is written with it and the rest are cancelled in bounded batches,
+// so a large backlog does not stall other writers. After a crash, Open
+// finishes the job from the tombstone.
 func (s *Store) EndpointDelete(ctx context.Context, tenantID, id string, now time.Time) error {
+	var (
+		scanned int
+		after   []byte
+	)
 	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketEndpoints)
 		key := tenantKey(tenantID, id)
 		if b.Get(key) == nil {
-			return store.ErrNotFound
+			return reject(store.ErrNotFound)
 		}
-		return b.Delete(key)
+		if err := b.Delete(key); err != nil {
+			return err
+		}
+		var err error
+		if scanned, after, err = cancelPending(tx, id, nil, now, cancelBatch); err != nil || scanned < cancelBatch {
+			return err
+		}
+		return tx.Bucket(bucketDeleting).Put([]byte(id), nil)
 	})
-	if err != nil {
+	if err != nil || scanned < cancelBatch {
 		return err
 	}
-	var after []byte
+	// The endpoint is gone: finish even if the caller stops waiting.
+	return s.cancelAll(context.WithoutCancel(ctx), id, after, now)
+}
+
+// cancelAll cancels the live messages of a deleted endpoint after key after,
+// in batches, then removes its tombstone.
+func (s *Store) cancelAll(ctx context.Context, endpointID string, after []byte, now time.Time) error {
 	for {
-		var scanned int
+		var (
+			scanned int
+			next    []byte
+		)
+		from := after // the write may run twice; its input must not move
 		err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 			var err error
-			scanned, after, err = cancelPending(tx, id, after, now, cancelBatch)
-			return err
+			if scanned, next, err = cancelPending(tx, endpointID, from, now, cancelBatch); err != nil || scanned == cancelBatch {
+				return err
+			}
+			return tx.Bucket(bucketDeleting).Delete([]byte(endpointID))
 		})
 		if err != nil || scanned < cancelBatch {
 			return err
 		}
+		after = next
 	}
 }
 
@@ -344,14 +393,13 @@ func cancelPending(tx *bbolt.Tx, endpointID string, after []byte, now time.Time,
 }
 
 func cancel(pend, msgs, due *bbolt.Bucket, m *store.Message, now time.Time) error {
-	if err := due.Delete(dueKey(m.NextAttemptAt, m.ID)); err != nil {
+	if err := setDue(due, m, time.Time{}); err != nil {
 		return err
 	}
 	if err := pend.Delete(pendingKey(m.EndpointID, m.ID)); err != nil {
 		return err
 	}
 	m.Status = store.StatusCancelled
-	m.NextAttemptAt = time.Time{}
 	m.LeaseToken = 0
 	m.UpdatedAt = now
 	return putJSON(msgs, []byte(m.ID), m)
@@ -385,7 +433,7 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 			}
 		}
 		if events.Get([]byte(ev.Key)) != nil {
-			return store.ErrConflict
+			return reject(store.ErrConflict)
 		}
 		if err := events.Put([]byte(ev.Key), evVal); err != nil {
 			return err
@@ -464,10 +512,17 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) (s
 		}
 		for _, k := range keys {
 			claim, err := cl.claim(k)
-			if err != nil {
+			var corrupt *corruptError
+			switch {
+			case errors.As(err, &corrupt):
+				// Quarantine: out of the due queue, record untouched.
+				if err := cl.due.Delete(k); err != nil {
+					return err
+				}
+				res.Corrupt = append(res.Corrupt, string(k[8:]))
+			case err != nil:
 				return err
-			}
-			if claim.Message != nil {
+			case claim.Message != nil:
 				res.Claims = append(res.Claims, claim)
 			}
 		}
@@ -476,8 +531,17 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) (s
 		}
 		return nil
 	})
-	return res, err
+	if err != nil {
+		return store.MessageClaimResult{}, err
+	}
+	return res, nil
 }
+
+// corruptError marks a record that cannot be decoded.
+type corruptError struct{ err error }
+
+func (e *corruptError) Error() string { return e.err.Error() }
+func (e *corruptError) Unwrap() error { return e.err }
 
 // claimer holds one claim transaction's buckets and per-batch caches.
 type claimer struct {
@@ -488,44 +552,46 @@ type claimer struct {
 	events          map[string]*store.Event
 }
 
+// claim leases the message behind due key dk, or settles it without a
+// lease: dangling and stale keys are dropped, messages of deleted endpoints
+// cancelled, of disabled ones parked.
 func (cl *claimer) claim(dk []byte) (store.Claim, error) {
 	id := dk[8:]
 	var m *store.Message
 	if err := getJSON(cl.msgs, id, &m); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return store.Claim{}, cl.due.Delete(dk) // dangling index entry
+			return store.Claim{}, cl.due.Delete(dk)
 		}
-		return store.Claim{}, err
+		return store.Claim{}, &corruptError{err}
+	}
+	if m.Status.Final() || !bytes.Equal(dk, dueKey(m.NextAttemptAt, m.ID)) {
+		return store.Claim{}, cl.due.Delete(dk) // stale: the message moved on
 	}
 	ep, err := cl.endpoint(m)
 	if err != nil {
-		return store.Claim{}, err
+		return store.Claim{}, &corruptError{err}
 	}
 	if ep == nil {
 		return store.Claim{}, cancel(cl.pend, cl.msgs, cl.due, m, cl.now)
-	}
-	if err := cl.due.Delete(dk); err != nil {
-		return store.Claim{}, err
 	}
 	if !ep.Enabled {
 		return store.Claim{}, cl.park(m)
 	}
 	ev, err := cl.event(m.EventKey)
 	if err != nil {
-		return store.Claim{}, err
+		return store.Claim{}, &corruptError{err}
 	}
 	token, err := cl.msgs.NextSequence()
 	if err != nil {
 		return store.Claim{}, err
 	}
+	if err := setDue(cl.due, m, cl.leaseUntil); err != nil {
+		return store.Claim{}, err
+	}
 	m.Status = store.StatusDelivering
-	m.NextAttemptAt = cl.leaseUntil
 	m.LeaseToken = token
 	m.UpdatedAt = cl.now
 	if err := putJSON(cl.msgs, id, m); err != nil {
-		return store.Claim{}, err
-	}
-	if err := cl.due.Put(dueKey(cl.leaseUntil, m.ID), nil); err != nil {
 		return store.Claim{}, err
 	}
 	return store.Claim{Message: m, Event: ev, Endpoint: ep}, nil
@@ -534,11 +600,11 @@ func (cl *claimer) claim(dk []byte) (store.Claim, error) {
 // park holds a message of a disabled endpoint out of the due index until
 // the endpoint is enabled again.
 func (cl *claimer) park(m *store.Message) error {
+	if err := cl.due.Delete(dueKey(m.NextAttemptAt, m.ID)); err != nil {
+		return err
+	}
 	if m.Status == store.StatusDelivering {
-		m.Status = store.StatusPending
-		if m.Attempts > 0 {
-			m.Status = store.StatusFailing
-		}
+		m.Status = m.WaitingStatus()
 		m.LeaseToken = 0
 		m.UpdatedAt = cl.now
 		if err := putJSON(cl.msgs, []byte(m.ID), m); err != nil {
@@ -586,13 +652,10 @@ func (s *Store) MessageComplete(ctx context.Context, p store.MessageCompletePara
 		msgs, due, pend := tx.Bucket(bucketMessages), tx.Bucket(bucketDue), tx.Bucket(bucketPending)
 		var m *store.Message
 		if err := getJSON(msgs, []byte(p.MessageID), &m); err != nil {
-			return err
+			return rejectNotFound(err)
 		}
 		if m.Status != store.StatusDelivering || m.LeaseToken != p.LeaseToken {
-			return store.ErrLeaseLost
-		}
-		if err := due.Delete(dueKey(m.NextAttemptAt, m.ID)); err != nil {
-			return err
+			return reject(store.ErrLeaseLost)
 		}
 		if p.Attempt != nil {
 			m.Attempts++
@@ -601,18 +664,20 @@ func (s *Store) MessageComplete(ctx context.Context, p store.MessageCompletePara
 			}
 		}
 		m.Status = p.Status
+		if p.Status == store.StatusPending {
+			m.Status = m.WaitingStatus()
+		}
 		m.LeaseToken = 0
 		m.UpdatedAt = p.Now
+		next := p.NextAttemptAt
 		if p.Status.Final() {
-			m.NextAttemptAt = time.Time{}
+			next = time.Time{}
 			if err := pend.Delete(pendingKey(m.EndpointID, m.ID)); err != nil {
 				return err
 			}
-		} else {
-			m.NextAttemptAt = p.NextAttemptAt
-			if err := due.Put(dueKey(m.NextAttemptAt, m.ID), nil); err != nil {
-				return err
-			}
+		}
+		if err := setDue(due, m, next); err != nil {
+			return err
 		}
 		return putJSON(msgs, []byte(m.ID), m)
 	})
@@ -648,6 +713,30 @@ func (s *Store) AttemptList(ctx context.Context, tenantID string, p store.Attemp
 		return nil
 	})
 	return out, err
+}
+
+// setDue moves m in the due index from its current NextAttemptAt to t (out
+// of the index when t is zero) and sets NextAttemptAt. Every change of a
+// message's due time goes through here, so the index and the records agree.
+func setDue(due *bbolt.Bucket, m *store.Message, t time.Time) error {
+	if !m.NextAttemptAt.IsZero() {
+		if err := due.Delete(dueKey(m.NextAttemptAt, m.ID)); err != nil {
+			return err
+		}
+	}
+	m.NextAttemptAt = t
+	if t.IsZero() {
+		return nil
+	}
+	return due.Put(dueKey(t, m.ID), nil)
+}
+
+// rejectNotFound marks a lookup miss as a refusal that wrote nothing.
+func rejectNotFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return reject(err)
+	}
+	return err
 }
 
 func tenantPrefix(tenantID string) []byte {
@@ -700,8 +789,9 @@ func putJSON(b *bbolt.Bucket, key []byte, v any) error {
 func scanJSON[T any](b *bbolt.Bucket, prefix []byte, p store.ListParams, out *[]*T) error {
 	limit := store.PageLimit(p.Limit)
 	c := b.Cursor()
-	k, v := c.Seek(append(bytes.Clone(prefix), p.After...))
-	if p.After != "" && k != nil && bytes.Equal(k[len(prefix):], []byte(p.After)) {
+	start := append(bytes.Clone(prefix), p.After...)
+	k, v := c.Seek(start)
+	if p.After != "" && bytes.Equal(k, start) {
 		k, v = c.Next()
 	}
 	for ; k != nil && bytes.HasPrefix(k, prefix) && len(*out) < limit; k, v = c.Next() {

@@ -1,9 +1,14 @@
 package bolt_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/require"
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/hooksmith/webhook/store"
@@ -45,4 +50,116 @@ func TestStore(t *testing.T) {
 
 func BenchmarkStore(b *testing.B) {
 	storetest.Benchmark(b, func(b *testing.B) store.Store { return openTest(b) })
+}
+
+var (
+	ctx = context.Background()
+	t0  = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// seed creates an endpoint and one event fanned out into n messages to it.
+func seed(t *testing.T, s *bolt.Store, tenant, endpointID, eventKey string, n int) []*store.Message {
+	t.Helper()
+	ep := &store.Endpoint{ID: endpointID, TenantID: tenant, URL: "https://e.example/", Method: "POST", Enabled: true}
+	if err := s.EndpointCreate(ctx, ep); err != nil && !errors.Is(err, store.ErrConflict) {
+		t.Fatal(err)
+	}
+	ev := &store.Event{Key: eventKey, TenantID: tenant, ID: "id-" + eventKey, Type: "t.x", CreatedAt: t0, Payload: []byte("{}")}
+	msgs := make([]*store.Message, n)
+	for i := range msgs {
+		msgs[i] = &store.Message{ID: fmt.Sprintf("msg_%s_%05d", eventKey, i), TenantID: tenant, EndpointID: endpointID,
+			EventID: ev.ID, EventKey: ev.Key, Status: store.StatusPending, NextAttemptAt: t0, CreatedAt: t0}
+	}
+	_, err := s.EventInsert(ctx, store.EventInsertParams{Event: ev, Messages: msgs, IdempotencyWindow: time.Hour, Now: t0})
+	require.NoError(t, err)
+	return msgs
+}
+
+func TestClaim_quarantines_a_corrupt_record_instead_of_blocking_the_queue(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	bad := seed(t, s, "acme", "ep_1", "evk_1", 1)[0]
+	good := seed(t, s, "acme", "ep_1", "evk_2", 1)[0]
+	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("events")).Put([]byte("evk_1"), []byte("\x00\x00\x00\x09not json!"))
+	}))
+	res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, res.Claims, 1)
+	require.Equal(t, good.ID, res.Claims[0].Message.ID)
+	require.Equal(t, []string{bad.ID}, res.Corrupt)
+	res, err = s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+	require.NoError(t, err)
+	require.Empty(t, res.Claims)
+	require.Empty(t, res.Corrupt, "a quarantined message is reported once")
+}
+
+func TestStore_writes_after_Close_fail_with_ErrClosed(t *testing.T) {
+	t.Parallel()
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "webhook.db"), nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "Close is idempotent")
+	for range 50 {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := s.EventTypePut(c, &store.EventType{Name: "a.b"})
+		cancel()
+		require.ErrorIs(t, err, store.ErrClosed)
+	}
+	_, err = s.EventTypeGet(ctx, "a.b")
+	require.ErrorIs(t, err, store.ErrClosed)
+}
+
+func TestEndpointDelete_cancels_a_backlog_larger_than_one_batch(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	msgs := seed(t, s, "acme", "ep_1", "evk_1", 1234)
+	require.NoError(t, s.EndpointDelete(ctx, "acme", "ep_1", t0))
+	for _, m := range msgs {
+		got, err := s.MessageGet(ctx, "acme", m.ID)
+		require.NoError(t, err)
+		require.Equal(t, store.StatusCancelled, got.Status, m.ID)
+	}
+	res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 100})
+	require.NoError(t, err)
+	require.Empty(t, res.Claims)
+	require.True(t, res.NextDue.IsZero(), "cancelled messages left due keys")
+}
+
+func TestEndpointDelete_interrupted_is_finished_by_Open(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "webhook.db")
+	s, err := bolt.Open(path, nil)
+	require.NoError(t, err)
+	msgs := seed(t, s, "acme", "ep_1", "evk_1", 700)
+	// Park them all (the endpoint is disabled), so no due key would ever
+	// bring them back to a claimer: only the tombstone can.
+	ep, err := s.EndpointGet(ctx, "acme", "ep_1")
+	require.NoError(t, err)
+	ep.Enabled = false
+	require.NoError(t, s.EndpointUpdate(ctx, ep, t0))
+	_, err = s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 1000})
+	require.NoError(t, err)
+	// What a crash after the first delete transaction leaves behind.
+	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket([]byte("endpoints")).Delete([]byte("acme\x00ep_1")); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("deleting")).Put([]byte("ep_1"), nil)
+	}))
+	require.NoError(t, s.Close())
+
+	s, err = bolt.Open(path, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	for _, m := range msgs {
+		got, err := s.MessageGet(ctx, "acme", m.ID)
+		require.NoError(t, err)
+		require.Equal(t, store.StatusCancelled, got.Status, m.ID)
+	}
+	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
+		require.Zero(t, tx.Bucket([]byte("deleting")).Stats().KeyN, "tombstone left behind")
+		require.Zero(t, tx.Bucket([]byte("pending")).Stats().KeyN, "pending index left behind")
+		return nil
+	}))
 }

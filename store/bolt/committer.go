@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 
 	bbolt "go.etcd.io/bbolt"
@@ -18,8 +19,13 @@ type committer struct {
 	db       *bbolt.DB
 	maxBatch int
 	ops      chan *op
-	quit     chan struct{}
 	done     chan struct{}
+
+	// mu makes closing and queueing exclusive, so no op is queued after
+	// run has drained the queue for the last time.
+	mu     sync.RWMutex
+	closed bool
+	quit   chan struct{}
 
 	commits, writes atomic.Uint64
 }
@@ -38,6 +44,16 @@ const (
 	opTaken
 	opWithdrawn
 )
+
+// rejection is an error an op returns after checks that wrote nothing, so
+// the rest of its group can still commit.
+type rejection struct{ err error }
+
+func (r *rejection) Error() string { return r.err.Error() }
+func (r *rejection) Unwrap() error { return r.err }
+
+// reject marks err as a refusal made before any write.
+func reject(err error) error { return &rejection{err: err} }
 
 func newCommitter(db *bbolt.DB, maxBatch int) *committer {
 	c := &committer{
@@ -59,12 +75,8 @@ func (c *committer) write(ctx context.Context, fn func(tx *bbolt.Tx) error) erro
 		return err
 	}
 	o := &op{ctx: ctx, fn: fn, errc: make(chan error, 1)}
-	select {
-	case c.ops <- o:
-	case <-c.quit:
-		return store.ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := c.enqueue(ctx, o); err != nil {
+		return err
 	}
 	select {
 	case err := <-o.errc:
@@ -77,8 +89,25 @@ func (c *committer) write(ctx context.Context, fn func(tx *bbolt.Tx) error) erro
 	}
 }
 
+func (c *committer) enqueue(ctx context.Context, o *op) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return store.ErrClosed
+	}
+	select {
+	case c.ops <- o: // run drains the queue until quit closes, so this cannot block forever
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func (c *committer) close() {
+	c.mu.Lock()
+	c.closed = true
 	close(c.quit)
+	c.mu.Unlock()
 	<-c.done
 }
 
@@ -107,6 +136,7 @@ func (c *committer) run() {
 	}
 }
 
+// failQueued answers what was queued before close; nothing is queued after.
 func (c *committer) failQueued() {
 	for {
 		select {
@@ -137,9 +167,12 @@ func (c *committer) commit(batch []*op) {
 		return
 	}
 	if len(live) > 1 {
+		results := make([]error, len(live))
 		err := c.db.Update(func(tx *bbolt.Tx) error {
-			for _, o := range live {
-				if err := o.fn(tx); err != nil {
+			for i, o := range live {
+				results[i] = o.fn(tx)
+				var r *rejection
+				if results[i] != nil && !errors.As(results[i], &r) {
 					return errGroupFailed
 				}
 			}
@@ -148,8 +181,8 @@ func (c *committer) commit(batch []*op) {
 		if err == nil {
 			c.commits.Add(1)
 			c.writes.Add(uint64(len(live)))
-			for _, o := range live {
-				o.errc <- nil
+			for i, o := range live {
+				o.errc <- unreject(results[i])
 			}
 			return
 		}
@@ -161,6 +194,14 @@ func (c *committer) commit(batch []*op) {
 			c.commits.Add(1)
 			c.writes.Add(1)
 		}
-		o.errc <- err
+		o.errc <- unreject(err)
 	}
+}
+
+func unreject(err error) error {
+	var r *rejection
+	if errors.As(err, &r) {
+		return r.err
+	}
+	return err
 }

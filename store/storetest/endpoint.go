@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,6 +140,16 @@ var endpointCases = []testCase{
 		require.Equal(t, a[2:4], f.endpointIDs(tenantA, store.ListParams{After: first[1], Limit: 2}))
 		// A cursor naming another tenant's endpoint is just a position.
 		require.Equal(t, a[2:], f.endpointIDs(tenantA, store.ListParams{After: "ep_0001"}))
+	}},
+	{"EndpointList/a_cursor_past_the_tenants_range_returns_nothing", func(t *testing.T, f *fixture) {
+		// A long tenant ID sorts right before a short one; a cursor beyond
+		// the long tenant's endpoints lands on the short tenant's keys.
+		long := strings.Repeat("x", 100)
+		f.createEndpoint(long, "ep_0001")
+		f.createEndpoint("z", "ep_0002")
+		require.Empty(t, f.endpointIDs(long, store.ListParams{After: "ep_zzzz"}))
+		require.Empty(t, f.endpointIDs(long, store.ListParams{After: "\xff"}))
+		require.Equal(t, []string{"ep_0002"}, f.endpointIDs("z", store.ListParams{}))
 	}},
 	{"EndpointListAll/returns_all_of_the_tenants_endpoints_and_none_of_another", func(t *testing.T, f *fixture) {
 		all, err := f.s.EndpointListAll(f.ctx, tenantA)

@@ -318,7 +318,7 @@ func (s *memStore) MessageClaim(ctx context.Context, p store.MessageClaimParams)
 	})
 	var res store.MessageClaimResult
 	for _, m := range due {
-		if len(res.Claims) == store.PageLimit(p.Limit) {
+		if len(res.Claims) == max(p.Limit, 1) {
 			break
 		}
 		ep, ok := s.endpoints[m.EndpointID]
