@@ -286,7 +286,7 @@ func unpark(tx *bbolt.Tx, endpointID string, now time.Time) error {
 	for _, k := range parked {
 		var m *store.Message
 		if err := getJSON(msgs, k[len(prefix):], &m); err != nil {
-			return err
+			continue // missing or undecodable: nothing to schedule
 		}
 		if err := setDue(due, m, now); err != nil {
 			return err
@@ -377,7 +377,11 @@ func cancelPending(tx *bbolt.Tx, endpointID string, after []byte, now time.Time,
 	for _, k := range keys {
 		var m *store.Message
 		if err := getJSON(msgs, k[len(prefix):], &m); err != nil {
-			return 0, nil, err
+			// Missing or undecodable: drop the index entry, leave the record.
+			if err := pend.Delete(k); err != nil {
+				return 0, nil, err
+			}
+			continue
 		}
 		if m.Status == store.StatusDelivering && m.NextAttemptAt.After(now) {
 			continue

@@ -163,3 +163,18 @@ func TestEndpointDelete_interrupted_is_finished_by_Open(t *testing.T) {
 		return nil
 	}))
 }
+
+func TestEndpointDelete_skips_a_corrupt_message_record(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	msgs := seed(t, s, "acme", "ep_1", "evk_1", 3)
+	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("messages")).Put([]byte(msgs[1].ID), []byte("{not json"))
+	}))
+	require.NoError(t, s.EndpointDelete(ctx, "acme", "ep_1", t0))
+	for _, i := range []int{0, 2} {
+		got, err := s.MessageGet(ctx, "acme", msgs[i].ID)
+		require.NoError(t, err)
+		require.Equal(t, store.StatusCancelled, got.Status)
+	}
+}
