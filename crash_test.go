@@ -30,7 +30,7 @@ const (
 // crashConfig keeps leases short so the restarted dispatcher takes over the
 // crashed one's in-flight messages within seconds.
 func crashConfig() *webhook.Config {
-	return &webhook.Config{AllowInsecureURLs: true, Workers: 16, Logger: slog.New(slog.DiscardHandler),
+	return &webhook.Config{AllowInsecureURLs: true, AllowedDestinations: loopback, Workers: 16, Logger: slog.New(slog.DiscardHandler),
 		RequestTimeout: time.Second, LeaseDuration: 2 * time.Second,
 		RetrySchedule: []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}}
 }

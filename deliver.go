@@ -66,6 +66,9 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 		if wait <= 0 {
 			continue
 		}
+		d.mu.Lock()
+		d.wakeAt = time.Now().Add(wait)
+		d.mu.Unlock()
 		timer.Reset(wait)
 		select {
 		case <-timer.C:
@@ -73,6 +76,20 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// wakeBy wakes the scheduler if it plans to sleep past t, a newly set due
+// time (zero for none).
+func (d *Dispatcher) wakeBy(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	d.mu.Lock()
+	early := t.Before(d.wakeAt)
+	d.mu.Unlock()
+	if early {
+		d.signalWake()
 	}
 }
 
@@ -218,6 +235,7 @@ func (d *Dispatcher) complete(c store.Claim, p store.MessageCompleteParams) {
 	err := d.store.MessageComplete(ctx, p)
 	switch {
 	case err == nil:
+		d.wakeBy(p.NextAttemptAt)
 	case errors.Is(err, store.ErrLeaseLost):
 		d.log.Info("webhook: lease lost before the outcome was recorded",
 			slog.String("message_id", c.Message.ID), slog.String("endpoint_id", c.Message.EndpointID))

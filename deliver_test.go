@@ -137,7 +137,7 @@ func TestDelivery_exhausts_the_schedule(t *testing.T) {
 func TestDelivery_failure_classes(t *testing.T) {
 	t.Parallel()
 	d, _ := startDispatcher(t, &webhook.Config{
-		RetrySchedule: []time.Duration{0}, AllowInsecureURLs: true,
+		RetrySchedule: []time.Duration{0}, AllowInsecureURLs: true, AllowedDestinations: loopback,
 		RequestTimeout: 200 * time.Millisecond, MaxResponseBodySize: 1024,
 	})
 	registerTypes(t, d, "order.created")

@@ -6,13 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/hooksmith/webhook/internal/delivery"
 	"github.com/hooksmith/webhook/internal/ids"
+	"github.com/hooksmith/webhook/internal/netguard"
 	"github.com/hooksmith/webhook/internal/retry"
 	"github.com/hooksmith/webhook/store"
 )
@@ -51,6 +56,22 @@ type Config struct {
 	// AllowInsecureURLs admits http:// endpoint URLs. For development only.
 	// Defaults to false: endpoints must use https.
 	AllowInsecureURLs bool
+	// AllowedDestinations exempts destinations from the address guard,
+	// which otherwise refuses, at endpoint creation for literal addresses
+	// and at every connection for what a name resolves to: loopback,
+	// private, carrier-grade NAT, link-local and cloud metadata, unique-local
+	// IPv6, unspecified, multicast, broadcast and reserved addresses, and the
+	// IPv4-mapped, IPv4-compatible, NAT64 and 6to4 forms of them. Entries are
+	// CIDRs ("127.0.0.1/32"), addresses, or host names. Defaults to none.
+	AllowedDestinations []string
+	// Proxy, an http:// or https:// URL, routes every delivery through an
+	// egress proxy. The proxy resolves the endpoints' names, so it must do
+	// its own filtering; the library still refuses literal blocked
+	// addresses. Defaults to none: deliveries connect directly.
+	Proxy string
+	// Resolver resolves endpoint host names at connect time. Defaults to
+	// net.DefaultResolver.
+	Resolver Resolver
 	// Logger receives operational logs; payloads and secrets are never
 	// logged. Defaults to slog.Default().
 	Logger *slog.Logger
@@ -70,6 +91,11 @@ const (
 	// (releasing leases on shutdown).
 	storeWriteTimeout = 5 * time.Second
 )
+
+// Resolver looks up host addresses; *net.Resolver implements it.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
 
 func (c *Config) withDefaults() (Config, error) {
 	var cfg Config
@@ -126,6 +152,7 @@ type Dispatcher struct {
 	cfg    Config
 	log    *slog.Logger
 	client *http.Client
+	guard  *netguard.Policy
 
 	wake  chan struct{} // a publish made messages due
 	freed chan struct{} // a worker finished while all were busy
@@ -139,6 +166,7 @@ type Dispatcher struct {
 	workers  sync.WaitGroup
 	finished chan struct{} // closed once every goroutine has returned; nil if never started
 	busy     int           // claims handed to workers and not yet finished, under mu
+	wakeAt   time.Time     // when the sleeping scheduler will next look, under mu
 }
 
 const (
@@ -157,11 +185,26 @@ func New(st store.Store, cfg *Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	allow := c.AllowedDestinations
+	var proxy *url.URL
+	if c.Proxy != "" {
+		if proxy, err = url.Parse(c.Proxy); err != nil || (proxy.Scheme != "http" && proxy.Scheme != "https") || proxy.Host == "" {
+			return nil, invalid("Config.Proxy", "must be an http:// or https:// URL")
+		}
+		allow = append(slices.Clip(allow), proxy.Hostname()) // the guard must let the proxy itself through
+	}
+	guard, err := netguard.NewPolicy(allow)
+	if err != nil {
+		return nil, &ValidationError{Field: "Config.AllowedDestinations", Reason: err.Error()}
+	}
+	dialer := &netguard.Dialer{Policy: guard, Resolver: c.Resolver,
+		Dialer: net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
 	return &Dispatcher{
 		store:  st,
 		cfg:    c,
 		log:    c.Logger,
-		client: delivery.NewClient(),
+		client: delivery.NewClient(dialer.DialContext, proxy),
+		guard:  guard,
 		wake:   make(chan struct{}, 1),
 		freed:  make(chan struct{}, 1),
 	}, nil
@@ -387,7 +430,7 @@ func (t *Tenant) CreateEndpoint(ctx context.Context, p EndpointParams) (*Endpoin
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	if err := p.normalize(t.d.cfg.AllowInsecureURLs, t.d.knownType(ctx)); err != nil {
+	if err := p.normalize(t.d.urlPolicy(), t.d.knownType(ctx)); err != nil {
 		return nil, err
 	}
 	secret, err := newSecret()
@@ -405,6 +448,10 @@ func (t *Tenant) CreateEndpoint(ctx context.Context, p EndpointParams) (*Endpoin
 		return nil, err
 	}
 	return endpointFromStore(rec), nil
+}
+
+func (d *Dispatcher) urlPolicy() urlPolicy {
+	return urlPolicy{allowHTTP: d.cfg.AllowInsecureURLs, guard: d.guard}
 }
 
 func (d *Dispatcher) knownType(ctx context.Context) func(string) (bool, error) {
@@ -452,7 +499,7 @@ func (t *Tenant) UpdateEndpoint(ctx context.Context, id string, p EndpointParams
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	if err := p.normalize(t.d.cfg.AllowInsecureURLs, t.d.knownType(ctx)); err != nil {
+	if err := p.normalize(t.d.urlPolicy(), t.d.knownType(ctx)); err != nil {
 		return nil, err
 	}
 	return t.modifyEndpoint(ctx, id, func(r *store.Endpoint) { applyParams(r, &p) })

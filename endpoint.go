@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hooksmith/webhook/internal/netguard"
 	"github.com/hooksmith/webhook/store"
 )
 
@@ -117,10 +118,16 @@ func applyParams(r *store.Endpoint, p *EndpointParams) {
 	}
 }
 
+// urlPolicy is what an endpoint URL is checked against.
+type urlPolicy struct {
+	allowHTTP bool
+	guard     *netguard.Policy
+}
+
 // normalize validates p in place, filling defaults. knownType reports
 // whether an exact event-type name in the filter is registered.
-func (p *EndpointParams) normalize(allowInsecure bool, knownType func(string) (bool, error)) error {
-	if err := validateURL(p.URL, allowInsecure); err != nil {
+func (p *EndpointParams) normalize(up urlPolicy, knownType func(string) (bool, error)) error {
+	if err := validateURL(p.URL, up); err != nil {
 		return err
 	}
 	switch p.Method = strings.ToUpper(p.Method); p.Method {
@@ -145,7 +152,7 @@ func (p *EndpointParams) normalize(allowInsecure bool, knownType func(string) (b
 	return validateMetadata(p.Metadata)
 }
 
-func validateURL(raw string, allowInsecure bool) error {
+func validateURL(raw string, up urlPolicy) error {
 	if raw == "" {
 		return invalid("url", "required")
 	}
@@ -159,7 +166,7 @@ func validateURL(raw string, allowInsecure bool) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !allowInsecure {
+		if !up.allowHTTP {
 			return invalid("url", "must use https (Config.AllowInsecureURLs permits http for development)")
 		}
 	default:
@@ -173,6 +180,9 @@ func validateURL(raw string, allowInsecure bool) error {
 	}
 	if u.Fragment != "" {
 		return invalid("url", "must not have a fragment")
+	}
+	if err := up.guard.CheckHost(u.Hostname()); err != nil {
+		return &ValidationError{Field: "url", Reason: "names a blocked destination (loopback, private, link-local or similar); Config.AllowedDestinations can exempt it", Err: ErrBlockedDestination}
 	}
 	if port := u.Port(); port != "" {
 		if _, err := net.LookupPort("tcp", port); err != nil {

@@ -36,8 +36,9 @@ func ExampleTenant_Publish() {
 	}))
 	defer customer.Close()
 
-	// The customer's server is plain http on loopback, for this example only.
-	d, err := webhook.New(st, &webhook.Config{AllowInsecureURLs: true})
+	// The customer's server is plain http on loopback, for this example only:
+	// the address guard refuses loopback unless it is allow-listed.
+	d, err := webhook.New(st, &webhook.Config{AllowInsecureURLs: true, AllowedDestinations: []string{"127.0.0.1/32"}})
 	if err != nil {
 		panic(err)
 	}

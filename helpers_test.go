@@ -17,6 +17,9 @@ import (
 	"github.com/hooksmith/webhook/store/bolt"
 )
 
+// loopback lets deliveries reach test receivers on 127.0.0.1, and only there.
+var loopback = []string{"127.0.0.1/32"}
+
 // fastSchedule retries quickly so tests never wait for minutes.
 var fastSchedule = []time.Duration{0, 20 * time.Millisecond, 20 * time.Millisecond}
 
@@ -27,7 +30,7 @@ func newDispatcher(t *testing.T, cfg *webhook.Config) (*webhook.Dispatcher, *bol
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "webhook.db"), nil)
 	require.NoError(t, err)
-	c := webhook.Config{RetrySchedule: fastSchedule, AllowInsecureURLs: true}
+	c := webhook.Config{RetrySchedule: fastSchedule, AllowInsecureURLs: true, AllowedDestinations: loopback}
 	if cfg != nil {
 		c = *cfg
 	}

@@ -46,6 +46,10 @@ var (
 	ErrUnknownEventType = errors.New("webhook: unknown event type")
 	// ErrEventTypeArchived: the event type was archived and takes no new events.
 	ErrEventTypeArchived = errors.New("webhook: event type archived")
+	// ErrBlockedDestination: an endpoint URL names an address the guard
+	// refuses (see Config.AllowedDestinations). It comes wrapped in a
+	// *ValidationError for the url field.
+	ErrBlockedDestination = errors.New("webhook: destination blocked")
 	// ErrEndpointDisabled: SendTo targeted a disabled endpoint.
 	ErrEndpointDisabled = errors.New("webhook: endpoint disabled")
 	// ErrClosed: the Dispatcher was stopped or closed.
@@ -186,6 +190,7 @@ const (
 	ErrorDNS        = store.ErrorDNS
 	ErrorConnection = store.ErrorConnection
 	ErrorTLS        = store.ErrorTLS
+	ErrorBlocked    = store.ErrorBlocked
 	ErrorHTTPStatus = store.ErrorHTTPStatus
 	ErrorOther      = store.ErrorOther
 )

@@ -53,12 +53,14 @@ func run() error {
 	base := "http://" + ln.Addr().String()
 
 	// 3. The dispatcher. The receiver is plain http on loopback, which only
-	// development setups should allow; the short retry schedule lets the
-	// retry below happen within a second.
+	// development setups should allow: the address guard refuses loopback,
+	// private and metadata addresses unless allow-listed. The short retry
+	// schedule lets the retry below happen within a second.
 	d, err := webhook.New(st, &webhook.Config{
-		AllowInsecureURLs: true,
-		RetrySchedule:     []time.Duration{0, 300 * time.Millisecond, time.Second, 2 * time.Second},
-		Logger:            slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		AllowInsecureURLs:   true,
+		AllowedDestinations: []string{"127.0.0.1/32"},
+		RetrySchedule:       []time.Duration{0, 300 * time.Millisecond, time.Second, 2 * time.Second},
+		Logger:              slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		return err

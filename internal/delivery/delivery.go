@@ -14,20 +14,20 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hooksmith/webhook/internal/netguard"
 	"github.com/hooksmith/webhook/store"
 )
 
-// NewClient returns the client shared by every delivery: keep-alive with a
-// generous idle pool per host (net/http's default of 2 throttles a busy
-// endpoint to two reused connections), TLS 1.2 at least, and no redirects,
-// since a redirect would send a signed payload somewhere the customer did not
-// register. Per-request deadlines come from the request context.
-func NewClient() *http.Client {
+// NewClient returns the client shared by every delivery: connections made by
+// dial (the address guard), keep-alive with a generous idle pool per host
+// (net/http's default of 2 throttles a busy endpoint to two reused
+// connections), TLS 1.2 at least, and no redirects, since a redirect would
+// send a signed payload somewhere the customer did not register. Requests go
+// through proxy when it is not nil. Per-request deadlines come from the
+// request context.
+func NewClient(dial func(ctx context.Context, network, addr string) (net.Conn, error), proxy *url.URL) *http.Client {
 	t := &http.Transport{
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		DialContext:           dial,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   64,
@@ -35,6 +35,9 @@ func NewClient() *http.Client {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	if proxy != nil {
+		t.Proxy = http.ProxyURL(proxy)
 	}
 	return &http.Client{
 		Transport: t,
@@ -95,6 +98,8 @@ func Classify(err error) store.ErrorClass {
 	switch {
 	case err == nil:
 		return store.ErrorNone
+	case errors.Is(err, netguard.ErrBlocked):
+		return store.ErrorBlocked
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return store.ErrorTimeout
 	case errors.As(err, &dnsErr):
