@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -542,6 +543,44 @@ func (t *Tenant) modifyEndpoint(ctx context.Context, id string, change func(*sto
 		t.d.signalWake()
 	}
 	return endpointFromStore(rec), nil
+}
+
+// RotateSecret gives the endpoint a fresh secret. For grace (0 means
+// DefaultRotationGrace, at most MaxRotationGrace) every delivery is signed
+// with the new secret and each previous one still valid, so the customer can
+// switch over without failed verifications; at most MaxPreviousSecrets
+// previous secrets are kept. The returned endpoint's Secret is the new one.
+func (t *Tenant) RotateSecret(ctx context.Context, endpointID string, grace time.Duration) (*Endpoint, error) {
+	secret, err := newSecret()
+	if err != nil {
+		return nil, err
+	}
+	return t.replaceSecret(ctx, endpointID, secret, grace)
+}
+
+// SetSecret makes the host's own secret current, with the same grace rules
+// as RotateSecret. The secret must be "whsec_" and the base64 of a 24 to 64
+// byte key; a bad one is a *ValidationError that never quotes it.
+func (t *Tenant) SetSecret(ctx context.Context, endpointID, secret string, grace time.Duration) (*Endpoint, error) {
+	if !strings.HasPrefix(secret, signaturePrefix) {
+		return nil, &ValidationError{Field: "secret", Reason: "must start with whsec_", Err: ErrInvalidSecret}
+	}
+	if _, err := parseSecret(secret); err != nil {
+		return nil, &ValidationError{Field: "secret", Reason: "must be whsec_ and the base64 of a 24 to 64 byte key", Err: ErrInvalidSecret}
+	}
+	return t.replaceSecret(ctx, endpointID, secret, grace)
+}
+
+func (t *Tenant) replaceSecret(ctx context.Context, endpointID, secret string, grace time.Duration) (*Endpoint, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	grace, err := validGrace(grace)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	return t.modifyEndpoint(ctx, endpointID, func(r *store.Endpoint) { rotate(r, secret, now, grace) })
 }
 
 // DeleteEndpoint removes the endpoint; its pending messages are cancelled,

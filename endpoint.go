@@ -15,6 +15,13 @@ import (
 
 // Input limits. Exceeding one is a *ValidationError naming the field.
 const (
+	// DefaultRotationGrace is how long a rotated-out secret keeps signing.
+	DefaultRotationGrace = 24 * time.Hour
+	// MaxRotationGrace caps the grace period of a rotation.
+	MaxRotationGrace = 7 * 24 * time.Hour
+	// MaxPreviousSecrets caps how many rotated-out secrets stay valid.
+	MaxPreviousSecrets = 10
+
 	MaxURLLength         = 2048
 	MaxDescriptionLength = 1024
 	MaxLabels            = 32
@@ -89,6 +96,32 @@ func (e Endpoint) String() string {
 
 // GoString keeps %#v from printing the secret.
 func (e Endpoint) GoString() string { return "webhook." + e.String() }
+
+// rotate makes secret the current one of r; the secrets that were current
+// stay valid until now+grace. Expired secrets are dropped and at most
+// MaxPreviousSecrets previous ones are kept, newest first.
+func rotate(r *store.Endpoint, secret string, now time.Time, grace time.Duration) {
+	next := []store.Secret{{Value: secret, CreatedAt: now}}
+	for _, s := range r.Secrets { // current first, then previous newest first
+		if s.ExpiresAt.IsZero() {
+			s.ExpiresAt = now.Add(grace)
+		}
+		if s.ExpiresAt.After(now) && len(next) <= MaxPreviousSecrets {
+			next = append(next, s)
+		}
+	}
+	r.Secrets = next
+}
+
+func validGrace(grace time.Duration) (time.Duration, error) {
+	switch {
+	case grace == 0:
+		return DefaultRotationGrace, nil
+	case grace < 0 || grace > MaxRotationGrace:
+		return 0, invalid("grace", "must be between 0 (the default, %v) and %v", DefaultRotationGrace, MaxRotationGrace)
+	}
+	return grace, nil
+}
 
 func endpointFromStore(r *store.Endpoint) *Endpoint {
 	return &Endpoint{

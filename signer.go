@@ -45,6 +45,10 @@ func Verify(secret string, header http.Header, body []byte) error {
 
 func newSecret() (string, error) { return signature.NewSecret() }
 
+const signaturePrefix = signature.Prefix
+
+func parseSecret(s string) (signature.Key, error) { return signature.ParseKey(s) }
+
 // signatureHeader signs with every secret still valid at now: the current
 // one and, during a rotation's grace period, the previous ones.
 func signatureHeader(secrets []store.Secret, msgID string, ts int64, body []byte, now time.Time) (string, error) {
