@@ -20,6 +20,7 @@ import (
 	"github.com/hooksmith/webhook/internal/ids"
 	"github.com/hooksmith/webhook/internal/netguard"
 	"github.com/hooksmith/webhook/internal/retry"
+	"github.com/hooksmith/webhook/internal/secretbox"
 	"github.com/hooksmith/webhook/store"
 )
 
@@ -73,6 +74,13 @@ type Config struct {
 	// Resolver resolves endpoint host names at connect time. Defaults to
 	// net.DefaultResolver.
 	Resolver Resolver
+	// SecretKeys seal endpoint signing secrets at rest with AES-256-GCM:
+	// the first key seals, every key opens what it sealed. To rotate, put a
+	// new key first, run ResealSecrets, then drop the old key. Load them
+	// from a secret manager or the environment, never from the same disk as
+	// the store. Defaults to none: secrets are stored in clear and Start
+	// logs a warning.
+	SecretKeys []SecretKey
 	// Logger receives operational logs; payloads and secrets are never
 	// logged. Defaults to slog.Default().
 	Logger *slog.Logger
@@ -154,6 +162,7 @@ type Dispatcher struct {
 	log    *slog.Logger
 	client *http.Client
 	guard  *netguard.Policy
+	keys   *secretbox.Keyring // nil: secrets stored in clear
 
 	wake  chan struct{} // a publish made messages due
 	freed chan struct{} // a worker finished while all were busy
@@ -198,6 +207,10 @@ func New(st store.Store, cfg *Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, &ValidationError{Field: "Config.AllowedDestinations", Reason: err.Error()}
 	}
+	keys, err := newKeyring(c.SecretKeys)
+	if err != nil {
+		return nil, err
+	}
 	dialer := &netguard.Dialer{Policy: guard, Resolver: c.Resolver,
 		Dialer: net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
 	return &Dispatcher{
@@ -206,6 +219,7 @@ func New(st store.Store, cfg *Config) (*Dispatcher, error) {
 		log:    c.Logger,
 		client: delivery.NewClient(dialer.DialContext, proxy),
 		guard:  guard,
+		keys:   keys,
 		wake:   make(chan struct{}, 1),
 		freed:  make(chan struct{}, 1),
 	}, nil
@@ -238,6 +252,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	}
 	d.wg.Add(1)
 	go d.schedule(runCtx)
+	d.warnUnsealed()
 	return nil
 }
 
@@ -445,7 +460,11 @@ func (t *Tenant) CreateEndpoint(ctx context.Context, p EndpointParams) (*Endpoin
 		CreatedAt: now, UpdatedAt: now,
 	}
 	applyParams(rec, &p)
-	if err := t.d.store.EndpointCreate(ctx, rec); err != nil {
+	stored, err := t.d.sealed(rec)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.d.store.EndpointCreate(ctx, stored); err != nil {
 		return nil, err
 	}
 	return endpointFromStore(rec), nil
@@ -474,7 +493,7 @@ func (t *Tenant) GetEndpoint(ctx context.Context, id string) (*Endpoint, error) 
 	if err != nil {
 		return nil, notFound(err, "endpoint", id)
 	}
-	return endpointFromStore(rec), nil
+	return t.d.endpoint(rec)
 }
 
 // ListEndpoints pages through the tenant's endpoints in creation order.
@@ -489,6 +508,11 @@ func (t *Tenant) ListEndpoints(ctx context.Context, opts ListOptions) (Page[*End
 	recs, err := t.d.store.EndpointList(ctx, t.id, p)
 	if err != nil {
 		return Page[*Endpoint]{}, err
+	}
+	for _, r := range recs {
+		if r.Secrets, err = t.d.openSecrets(r); err != nil {
+			return Page[*Endpoint]{}, err
+		}
 	}
 	return page(recs, p.Limit, endpointFromStore, func(r *store.Endpoint) string { return r.ID }), nil
 }
@@ -533,10 +557,17 @@ func (t *Tenant) modifyEndpoint(ctx context.Context, id string, change func(*sto
 	if err != nil {
 		return nil, notFound(err, "endpoint", id)
 	}
+	if rec.Secrets, err = t.d.openSecrets(rec); err != nil {
+		return nil, err
+	}
 	change(rec)
 	now := time.Now().UTC()
 	rec.UpdatedAt = now
-	if err := t.d.store.EndpointUpdate(ctx, rec, now); err != nil {
+	stored, err := t.d.sealed(rec)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.d.store.EndpointUpdate(ctx, stored, now); err != nil {
 		return nil, notFound(err, "endpoint", id)
 	}
 	if rec.Enabled {

@@ -52,6 +52,9 @@ type Store interface {
 	EndpointGet(ctx context.Context, tenantID, id string) (*Endpoint, error)
 	// EndpointList returns a tenant's endpoints in ID order after p.After.
 	EndpointList(ctx context.Context, tenantID string, p ListParams) ([]*Endpoint, error)
+	// EndpointScan pages through every tenant's endpoints in (TenantID, ID)
+	// order, for maintenance such as re-sealing secrets.
+	EndpointScan(ctx context.Context, p EndpointScanParams) ([]*Endpoint, error)
 	// EndpointListAll returns every endpoint of a tenant, for routing.
 	EndpointListAll(ctx context.Context, tenantID string) ([]*Endpoint, error)
 	// EndpointUpdate replaces an existing endpoint (matched on TenantID and
@@ -97,6 +100,14 @@ type ListParams struct {
 	After string
 	// Limit is the page size, clamped to [1, MaxPageSize]; 0 means MaxPageSize.
 	Limit int
+}
+
+// EndpointScanParams pages through Store.EndpointScan: the page starts after
+// the endpoint (AfterTenant, AfterID); both empty for the first page.
+type EndpointScanParams struct {
+	AfterTenant string
+	AfterID     string
+	Limit       int
 }
 
 // PageLimit returns l clamped to [1, MaxPageSize], with 0 meaning MaxPageSize.

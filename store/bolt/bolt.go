@@ -231,6 +231,19 @@ func (s *Store) EndpointList(ctx context.Context, tenantID string, p store.ListP
 	return out, err
 }
 
+// EndpointScan implements store.Store.
+func (s *Store) EndpointScan(ctx context.Context, p store.EndpointScanParams) ([]*store.Endpoint, error) {
+	var out []*store.Endpoint
+	after := ""
+	if p.AfterTenant != "" || p.AfterID != "" {
+		after = string(tenantKey(p.AfterTenant, p.AfterID))
+	}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return scanJSON(tx.Bucket(bucketEndpoints), nil, store.ListParams{After: after, Limit: p.Limit}, &out)
+	})
+	return out, err
+}
+
 // EndpointListAll implements store.Store.
 func (s *Store) EndpointListAll(ctx context.Context, tenantID string) ([]*store.Endpoint, error) {
 	var out []*store.Endpoint

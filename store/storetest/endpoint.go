@@ -151,6 +151,33 @@ var endpointCases = []testCase{
 		require.Empty(t, f.endpointIDs(long, store.ListParams{After: "\xff"}))
 		require.Equal(t, []string{"ep_0002"}, f.endpointIDs("z", store.ListParams{}))
 	}},
+	{"EndpointScan/pages_through_every_tenant_in_order_exactly_once", func(t *testing.T, f *fixture) {
+		a, b := f.createInterleaved(8)
+		long := strings.Repeat("x", 40)
+		f.createEndpoint(long, "ep_0100")
+		var want []string
+		for _, id := range a {
+			want = append(want, tenantA+"/"+id)
+		}
+		for _, id := range b {
+			want = append(want, tenantB+"/"+id)
+		}
+		want = append(want, long+"/ep_0100")
+		var got []string
+		p := store.EndpointScanParams{Limit: 3}
+		for {
+			page, err := f.s.EndpointScan(f.ctx, p)
+			require.NoError(t, err)
+			for _, e := range page {
+				got = append(got, e.TenantID+"/"+e.ID)
+			}
+			if len(page) < p.Limit {
+				break
+			}
+			p.AfterTenant, p.AfterID = page[len(page)-1].TenantID, page[len(page)-1].ID
+		}
+		require.Equal(t, want, got)
+	}},
 	{"EndpointListAll/returns_all_of_the_tenants_endpoints_and_none_of_another", func(t *testing.T, f *fixture) {
 		all, err := f.s.EndpointListAll(f.ctx, tenantA)
 		require.NoError(t, err)

@@ -185,6 +185,24 @@ func (s *memStore) EndpointList(ctx context.Context, tenantID string, p store.Li
 	return out, nil
 }
 
+func (s *memStore) EndpointScan(ctx context.Context, p store.EndpointScanParams) ([]*store.Endpoint, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []*store.Endpoint
+	for _, e := range s.endpoints {
+		if cmp.Or(cmp.Compare(e.TenantID, p.AfterTenant), cmp.Compare(e.ID, p.AfterID)) > 0 {
+			all = append(all, cloneEndpoint(e))
+		}
+	}
+	slices.SortFunc(all, func(a, b *store.Endpoint) int {
+		return cmp.Or(cmp.Compare(a.TenantID, b.TenantID), cmp.Compare(a.ID, b.ID))
+	})
+	return all[:min(len(all), store.PageLimit(p.Limit))], nil
+}
+
 func (s *memStore) EndpointListAll(ctx context.Context, tenantID string) ([]*store.Endpoint, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
