@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -449,7 +450,7 @@ func (t *Tenant) CreateEndpoint(ctx context.Context, p EndpointParams) (*Endpoin
 	if err := p.normalize(t.d.urlPolicy(), t.d.knownType(ctx)); err != nil {
 		return nil, err
 	}
-	secret, err := newSecret()
+	secret, err := newSecret(p.Ed25519)
 	if err != nil {
 		return nil, err
 	}
@@ -527,7 +528,18 @@ func (t *Tenant) UpdateEndpoint(ctx context.Context, id string, p EndpointParams
 	if err := p.normalize(t.d.urlPolicy(), t.d.knownType(ctx)); err != nil {
 		return nil, err
 	}
-	return t.modifyEndpoint(ctx, id, func(r *store.Endpoint) { applyParams(r, &p) })
+	var schemeChanged bool
+	ep, err := t.modifyEndpoint(ctx, id, func(r *store.Endpoint) bool {
+		if schemeChanged = isSigningKey(currentSecret(r.Secrets)) != p.Ed25519; schemeChanged {
+			return false
+		}
+		applyParams(r, &p)
+		return true
+	})
+	if schemeChanged {
+		return nil, invalid("ed25519", "the signing scheme is fixed when the endpoint is created")
+	}
+	return ep, err
 }
 
 // EnableEndpoint resumes routing and delivery to the endpoint.
@@ -547,12 +559,15 @@ func (t *Tenant) setDisabled(ctx context.Context, id string, disabled bool, reas
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return t.modifyEndpoint(ctx, id, func(r *store.Endpoint) {
+	return t.modifyEndpoint(ctx, id, func(r *store.Endpoint) bool {
 		r.Enabled, r.DisabledReason = !disabled, reason
+		return true
 	})
 }
 
-func (t *Tenant) modifyEndpoint(ctx context.Context, id string, change func(*store.Endpoint)) (*Endpoint, error) {
+// modifyEndpoint reads the endpoint, applies change and writes it back,
+// unless change returns false.
+func (t *Tenant) modifyEndpoint(ctx context.Context, id string, change func(*store.Endpoint) bool) (*Endpoint, error) {
 	rec, err := t.d.store.EndpointGet(ctx, t.id, id)
 	if err != nil {
 		return nil, notFound(err, "endpoint", id)
@@ -560,7 +575,9 @@ func (t *Tenant) modifyEndpoint(ctx context.Context, id string, change func(*sto
 	if rec.Secrets, err = t.d.openSecrets(rec); err != nil {
 		return nil, err
 	}
-	change(rec)
+	if !change(rec) {
+		return nil, nil
+	}
 	now := time.Now().UTC()
 	rec.UpdatedAt = now
 	stored, err := t.d.sealed(rec)
@@ -581,17 +598,16 @@ func (t *Tenant) modifyEndpoint(ctx context.Context, id string, change func(*sto
 // with the new secret and each previous one still valid, so the customer can
 // switch over without failed verifications; at most MaxPreviousSecrets
 // previous secrets are kept. The returned endpoint's Secret is the new one.
+//
+// An Ed25519 endpoint gets a fresh key pair; its PublicKey is the new one.
 func (t *Tenant) RotateSecret(ctx context.Context, endpointID string, grace time.Duration) (*Endpoint, error) {
-	secret, err := newSecret()
-	if err != nil {
-		return nil, err
-	}
-	return t.replaceSecret(ctx, endpointID, secret, grace)
+	return t.replaceSecret(ctx, endpointID, "", grace)
 }
 
 // SetSecret makes the host's own secret current, with the same grace rules
 // as RotateSecret. The secret must be "whsec_" and the base64 of a 24 to 64
-// byte key; a bad one is a *ValidationError that never quotes it.
+// byte key; a bad one is a *ValidationError that never quotes it. Ed25519
+// endpoints take no host secret.
 func (t *Tenant) SetSecret(ctx context.Context, endpointID, secret string, grace time.Duration) (*Endpoint, error) {
 	if !strings.HasPrefix(secret, signaturePrefix) {
 		return nil, &ValidationError{Field: "secret", Reason: "must start with whsec_", Err: ErrInvalidSecret}
@@ -602,6 +618,8 @@ func (t *Tenant) SetSecret(ctx context.Context, endpointID, secret string, grace
 	return t.replaceSecret(ctx, endpointID, secret, grace)
 }
 
+// replaceSecret rotates to secret, or to a fresh one of the endpoint's
+// scheme when secret is empty.
 func (t *Tenant) replaceSecret(ctx context.Context, endpointID, secret string, grace time.Duration) (*Endpoint, error) {
 	if err := t.check(); err != nil {
 		return nil, err
@@ -611,7 +629,23 @@ func (t *Tenant) replaceSecret(ctx context.Context, endpointID, secret string, g
 		return nil, err
 	}
 	now := time.Now().UTC()
-	return t.modifyEndpoint(ctx, endpointID, func(r *store.Endpoint) { rotate(r, secret, now, grace) })
+	var refused, failed error
+	ep, err := t.modifyEndpoint(ctx, endpointID, func(r *store.Endpoint) bool {
+		asym := isSigningKey(currentSecret(r.Secrets))
+		s := secret
+		switch {
+		case s != "" && asym:
+			refused = &ValidationError{Field: "secret", Reason: "an Ed25519 endpoint takes no host secret; use RotateSecret", Err: ErrInvalidSecret}
+			return false
+		case s == "":
+			if s, failed = newSecret(asym); failed != nil {
+				return false
+			}
+		}
+		rotate(r, s, now, grace)
+		return true
+	})
+	return ep, cmp.Or(refused, failed, err)
 }
 
 // DeleteEndpoint removes the endpoint; its pending messages are cancelled,

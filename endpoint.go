@@ -60,6 +60,11 @@ type EndpointParams struct {
 	// Disabled stops routing new events to the endpoint and holds its
 	// pending messages until it is enabled again.
 	Disabled bool
+	// Ed25519 signs deliveries with an ed25519 key (Standard Webhooks
+	// "v1a") instead of an HMAC secret: the customer verifies with
+	// PublicKey and never holds a secret. Fixed when the endpoint is
+	// created; UpdateEndpoint must carry the same value.
+	Ed25519 bool
 }
 
 // Endpoint is a tenant's webhook subscription.
@@ -77,9 +82,29 @@ type Endpoint struct {
 	secrets []store.Secret
 }
 
-// Secret returns the current signing secret (whsec_...), for the host to hand
-// to its customer.
+// Secret returns the current HMAC signing secret (whsec_...), for the host
+// to hand to its customer. It is empty for an Ed25519 endpoint.
 func (e *Endpoint) Secret() string {
+	if s := e.current(); !e.Ed25519 {
+		return s
+	}
+	return ""
+}
+
+// PublicKey returns the current public key (whpk_...) of an Ed25519
+// endpoint, for the host to hand to its customer; empty otherwise.
+func (e *Endpoint) PublicKey() string {
+	if !e.Ed25519 {
+		return ""
+	}
+	pub, err := publicKeyOf(e.current())
+	if err != nil {
+		return ""
+	}
+	return pub
+}
+
+func (e *Endpoint) current() string {
 	for _, s := range e.secrets {
 		if s.ExpiresAt.IsZero() {
 			return s.Value
@@ -113,6 +138,15 @@ func rotate(r *store.Endpoint, secret string, now time.Time, grace time.Duration
 	r.Secrets = next
 }
 
+func currentSecret(secrets []store.Secret) string {
+	for _, s := range secrets {
+		if s.ExpiresAt.IsZero() {
+			return s.Value
+		}
+	}
+	return ""
+}
+
 func validGrace(grace time.Duration) (time.Duration, error) {
 	switch {
 	case grace == 0:
@@ -130,7 +164,7 @@ func endpointFromStore(r *store.Endpoint) *Endpoint {
 		EndpointParams: EndpointParams{
 			URL: r.URL, Method: r.Method, Description: r.Description,
 			EventTypes: r.EventTypes, Labels: r.Labels, Headers: r.Headers, Metadata: r.Metadata,
-			Disabled: !r.Enabled,
+			Disabled: !r.Enabled, Ed25519: isSigningKey(currentSecret(r.Secrets)),
 		},
 		DisabledReason: r.DisabledReason,
 		CreatedAt:      r.CreatedAt,

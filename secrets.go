@@ -146,7 +146,7 @@ func (d *Dispatcher) ResealSecrets(ctx context.Context) (int, error) {
 			if !d.needsReseal(r) {
 				continue
 			}
-			_, err := d.Tenant(r.TenantID).modifyEndpoint(ctx, r.ID, func(*store.Endpoint) {})
+			_, err := d.Tenant(r.TenantID).modifyEndpoint(ctx, r.ID, func(*store.Endpoint) bool { return true })
 			if errors.Is(err, ErrNotFound) {
 				continue // deleted meanwhile
 			}

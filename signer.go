@@ -3,6 +3,7 @@ package webhook
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hooksmith/webhook/internal/signature"
@@ -34,39 +35,60 @@ type HeaderError = signature.HeaderError
 const VerifyTolerance = signature.Tolerance
 
 // Verify checks a delivery the way a receiver should, before trusting it:
-// the webhook-signature header must hold a v1 signature of
-// "webhook-id.webhook-timestamp.body" under secret (any of several
-// space-separated signatures may match, so rotations verify), compared in
-// constant time, and the timestamp must be within VerifyTolerance of now.
-// Pass the raw body, before any JSON decoding.
+// the webhook-signature header must hold a signature of
+// "webhook-id.webhook-timestamp.body" under secret, and the timestamp must be
+// within VerifyTolerance of now. With a whsec_ secret that is a v1 HMAC
+// signature, compared in constant time; with a whpk_ public key (an Ed25519
+// endpoint) a v1a ed25519 signature. Any of several space-separated
+// signatures may match, so rotations verify. Pass the raw body, before any
+// JSON decoding.
 func Verify(secret string, header http.Header, body []byte) error {
 	return signature.Verify(secret, header, body, time.Now())
 }
 
-func newSecret() (string, error) { return signature.NewSecret() }
+// newSecret makes a fresh signing secret: whsec_ HMAC, or whsk_ ed25519.
+func newSecret(ed25519 bool) (string, error) {
+	if ed25519 {
+		secret, _, err := signature.NewSigningKeyPair()
+		return secret, err
+	}
+	return signature.NewSecret()
+}
 
 const signaturePrefix = signature.Prefix
 
 func parseSecret(s string) (signature.Key, error) { return signature.ParseKey(s) }
 
+func isSigningKey(s string) bool { return strings.HasPrefix(s, signature.SigningKeyPrefix) }
+
+func publicKeyOf(secret string) (string, error) { return signature.PublicKeyOf(secret) }
+
 // signatureHeader signs with every secret still valid at now: the current
 // one and, during a rotation's grace period, the previous ones.
 func signatureHeader(secrets []store.Secret, msgID string, ts int64, body []byte, now time.Time) (string, error) {
-	keys := make([]signature.Key, 0, len(secrets))
+	signers := make([]signature.Signer, 0, len(secrets))
 	for _, s := range secrets {
 		if !s.ExpiresAt.IsZero() && !s.ExpiresAt.After(now) {
 			continue
 		}
-		k, err := signature.ParseKey(s.Value)
+		var (
+			signer signature.Signer
+			err    error
+		)
+		if isSigningKey(s.Value) {
+			signer, err = signature.ParseAsymmetricKey(s.Value)
+		} else {
+			signer, err = signature.ParseKey(s.Value)
+		}
 		if err != nil {
 			return "", err
 		}
-		keys = append(keys, k)
+		signers = append(signers, signer)
 	}
-	if len(keys) == 0 {
+	if len(signers) == 0 {
 		return "", errNoValidSecret
 	}
-	return signature.Header(keys, msgID, ts, body), nil
+	return signature.HeaderOf(signers, msgID, ts, body), nil
 }
 
 // errNoValidSecret: an endpoint whose secrets have all expired cannot sign.

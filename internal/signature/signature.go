@@ -1,8 +1,17 @@
-// Package signature implements Standard Webhooks symmetric signatures
-// (https://www.standardwebhooks.com): "v1," followed by the base64 of
-// HMAC-SHA256(key, msgID + "." + unixSeconds + "." + body).
+// Package signature implements Standard Webhooks signatures
+// (https://www.standardwebhooks.com) of the signed content
+// msgID + "." + unixSeconds + "." + body:
 //
-// Output is byte-identical to the reference library
+//   - symmetric: "v1," followed by the base64 of HMAC-SHA256 under a whsec_
+//     secret (Key, AppendSignature, Verify);
+//   - asymmetric: "v1a," followed by the base64 of an ed25519 signature by a
+//     whsk_ signing key, verified with its whpk_ public key (AsymmetricKey,
+//     AppendAsymmetricSignature, VerifyAsymmetric; see asymmetric.go).
+//
+// One webhook-signature header may carry both kinds (HeaderOf), and Verify
+// picks the scheme from the prefix of the key it is given.
+//
+// Symmetric output is byte-identical to the reference library
 // github.com/standard-webhooks/standard-webhooks/libraries/go, which the tests
 // use as an oracle. It exists because the reference copies the whole payload
 // through fmt.Sprintf on every signature and returns untyped errors.
@@ -64,7 +73,9 @@ var (
 	ErrMissingHeader = errors.New("webhook: missing header")
 	// ErrInvalidHeader means a webhook-* header is present but malformed.
 	ErrInvalidHeader = errors.New("webhook: invalid header")
-	// ErrInvalidSignature means no v1 signature in webhook-signature matches.
+	// ErrInvalidSignature means no signature of the verifying key's kind
+	// ("v1" for a whsec_ secret, "v1a" for a whpk_ public key) in
+	// webhook-signature matches.
 	ErrInvalidSignature = errors.New("webhook: no matching signature")
 	// ErrTimestampTooOld means webhook-timestamp is more than Tolerance in
 	// the past, which suggests a replayed request.
@@ -72,8 +83,10 @@ var (
 	// ErrTimestampTooNew means webhook-timestamp is more than Tolerance in
 	// the future, usually a clock skewed sender.
 	ErrTimestampTooNew = errors.New("webhook: timestamp too new")
-	// ErrInvalidSecret means a secret is empty, not base64, or decodes to a
-	// key of unsupported length. Errors wrapping it never contain the secret.
+	// ErrInvalidSecret means a secret or key is empty, not base64, of the
+	// wrong kind (e.g. a whpk_ public key where a whsec_ secret is needed),
+	// or decodes to a key of unsupported length. Errors wrapping it never
+	// contain the key.
 	ErrInvalidSecret = errors.New("webhook: invalid secret")
 )
 
@@ -108,10 +121,14 @@ func NewSecret() (string, error) {
 }
 
 // DecodeSecret returns the HMAC key of secret, which is standard base64 with
-// an optional Prefix. Errors wrap ErrInvalidSecret and never include the
+// an optional Prefix. An asymmetric key (SigningKeyPrefix or PublicKeyPrefix)
+// is rejected as such. Errors wrap ErrInvalidSecret and never include the
 // secret, so they are safe to log.
 func DecodeSecret(secret string) ([]byte, error) {
-	s := strings.TrimPrefix(secret, Prefix)
+	s, err := keyBody(secret, Prefix)
+	if err != nil {
+		return nil, err
+	}
 	if s == "" {
 		return nil, fmt.Errorf("%w: empty", ErrInvalidSecret)
 	}
@@ -225,8 +242,15 @@ func AppendSignature(dst []byte, key Key, msgID string, ts int64, body []byte) [
 	return dst
 }
 
+// AppendSignature is AppendSignature(dst, k, msgID, ts, body); with it Key
+// implements Signer.
+func (k Key) AppendSignature(dst []byte, msgID string, ts int64, body []byte) []byte {
+	return AppendSignature(dst, k, msgID, ts, body)
+}
+
 // Header returns the webhook-signature header value: one space-separated
-// signature per key. Sending several during secret rotation lets a receiver
+// signature per key. HeaderOf does the same for a mix of symmetric and
+// asymmetric keys. Sending several during secret rotation lets a receiver
 // holding either the old or the new secret verify. It returns "" for no keys.
 func Header(keys []Key, msgID string, ts int64, body []byte) string {
 	if len(keys) == 0 {
@@ -243,8 +267,14 @@ func Header(keys []Key, msgID string, ts int64, body []byte) string {
 }
 
 // Verify checks a received webhook against secret, with now as the current
-// time. It returns nil if any "v1,<sig>" entry of webhook-signature matches;
-// entries with another version, such as the asymmetric "v1a", are skipped.
+// time.
+//
+// If secret starts with PublicKeyPrefix ("whpk_") it is an ed25519 public key
+// and Verify is VerifyAsymmetric: only "v1a,<sig>" entries count. Otherwise
+// secret is a whsec_ secret (the prefix is optional) and Verify returns nil if
+// any "v1,<sig>" entry of webhook-signature matches; entries with another
+// version, such as the asymmetric "v1a", are skipped. A whsk_ signing key is
+// rejected with ErrInvalidSecret: receivers verify with the public key.
 //
 // Checks run from cheapest and least attacker-influenced to most expensive:
 // the secret first, so a misconfigured receiver fails on every request rather
@@ -261,40 +291,33 @@ func Header(keys []Key, msgID string, ts int64, body []byte) string {
 // reference library would also accept trailing ",..." text, which no
 // conforming sender produces.
 func Verify(secret string, h http.Header, body []byte, now time.Time) error {
+	switch {
+	case strings.HasPrefix(secret, PublicKeyPrefix):
+		return VerifyAsymmetric(secret, h, body, now)
+	case strings.HasPrefix(secret, SigningKeyPrefix):
+		return fmt.Errorf("%w: got a %s signing key; receivers verify with its %s public key",
+			ErrInvalidSecret, SigningKeyPrefix, PublicKeyPrefix)
+	}
 	key, err := DecodeSecret(secret)
 	if err != nil {
 		return err
 	}
-	msgID := h.Get(headerID)
-	if msgID == "" {
-		return &HeaderError{Header: headerID, Err: ErrMissingHeader}
-	}
-	tsText := h.Get(headerTimestamp)
-	if tsText == "" {
-		return &HeaderError{Header: headerTimestamp, Err: ErrMissingHeader}
-	}
-	sigs := h.Get(headerSignature)
-	if sigs == "" {
-		return &HeaderError{Header: headerSignature, Err: ErrMissingHeader}
-	}
-	ts, err := strconv.ParseInt(tsText, 10, 64)
+	r, err := readHeaders(h, now)
 	if err != nil {
-		return &HeaderError{Header: headerTimestamp, Err: ErrInvalidHeader}
-	}
-	if err := checkTimestamp(ts, now.Unix()); err != nil {
 		return err
 	}
 
 	var expected [sigLen]byte
 	m := newMACState(key)
-	base64.StdEncoding.Encode(expected[:], m.sum(msgID, ts, body))
+	base64.StdEncoding.Encode(expected[:], m.sum(r.msgID, r.ts, body))
 
 	var got [sigLen]byte
-	for rest := sigs; rest != ""; {
-		var entry string
-		entry, rest, _ = strings.Cut(rest, " ")
-		v, sig, ok := strings.Cut(entry, ",")
-		if !ok || v != version || len(sig) != sigLen {
+	for it := r.entries(version); ; {
+		sig, ok := it.next()
+		if !ok {
+			return ErrInvalidSignature
+		}
+		if len(sig) != sigLen {
 			// The length is public (every v1 signature is 44 bytes), so
 			// skipping on it leaks nothing; it keeps the copy below in bounds.
 			continue
@@ -304,7 +327,70 @@ func Verify(secret string, h http.Header, body []byte, now time.Time) error {
 			return nil
 		}
 	}
-	return ErrInvalidSignature
+}
+
+// signedRequest is what Verify and VerifyAsymmetric read from the headers of
+// a request before looking at its signatures.
+type signedRequest struct {
+	msgID string
+	ts    int64
+	sigs  string // the raw webhook-signature value
+}
+
+// readHeaders reads the three webhook-* headers and checks the timestamp
+// against now, in the order Verify documents: presence of each header, then
+// the timestamp's syntax, then its distance from now.
+func readHeaders(h http.Header, now time.Time) (signedRequest, error) {
+	msgID := h.Get(headerID)
+	if msgID == "" {
+		return signedRequest{}, &HeaderError{Header: headerID, Err: ErrMissingHeader}
+	}
+	tsText := h.Get(headerTimestamp)
+	if tsText == "" {
+		return signedRequest{}, &HeaderError{Header: headerTimestamp, Err: ErrMissingHeader}
+	}
+	sigs := h.Get(headerSignature)
+	if sigs == "" {
+		return signedRequest{}, &HeaderError{Header: headerSignature, Err: ErrMissingHeader}
+	}
+	ts, err := strconv.ParseInt(tsText, 10, 64)
+	if err != nil {
+		return signedRequest{}, &HeaderError{Header: headerTimestamp, Err: ErrInvalidHeader}
+	}
+	if err := checkTimestamp(ts, now.Unix()); err != nil {
+		return signedRequest{}, err
+	}
+	return signedRequest{msgID: msgID, ts: ts, sigs: sigs}, nil
+}
+
+// entries returns an iterator over the signatures in r.sigs tagged with
+// version v.
+func (r signedRequest) entries(v string) entryIter {
+	return entryIter{rest: r.sigs, version: v}
+}
+
+// entryIter walks a webhook-signature value: space-separated entries of the
+// form "<version>,<signature>". It is a plain struct rather than a callback
+// so that the verifiers' stack buffers do not escape.
+type entryIter struct {
+	rest, version string
+}
+
+// next returns the signature part of the next entry whose version is exactly
+// it.version, skipping empty entries and entries of other versions; ok is
+// false when the header is exhausted. The signature is everything after the
+// first comma, so "v1,sig,extra" yields "sig,extra", which never has a valid
+// length.
+func (it *entryIter) next() (sig string, ok bool) {
+	for it.rest != "" {
+		var entry string
+		entry, it.rest, _ = strings.Cut(it.rest, " ")
+		v, sig, found := strings.Cut(entry, ",")
+		if found && v == it.version {
+			return sig, true
+		}
+	}
+	return "", false
 }
 
 // checkTimestamp compares in uint64 so that extreme int64 timestamps cannot
