@@ -742,7 +742,8 @@ func (d *Dispatcher) validateEvent(ev *Event) error {
 	}
 	if ev.ContentType == "" {
 		ev.ContentType = "application/json"
-	} else if _, _, err := mime.ParseMediaType(ev.ContentType); err != nil || len(ev.ContentType) > 256 || !validHeaderValue(ev.ContentType) {
+	} else if mt, _, err := mime.ParseMediaType(ev.ContentType); err != nil || !strings.Contains(mt, "/") ||
+		len(ev.ContentType) > 256 || !validHeaderValue(ev.ContentType) {
 		return invalid("content_type", "not a media type")
 	}
 	return validateLabels("labels", ev.Labels)

@@ -2,9 +2,9 @@ package webhook
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -226,6 +226,9 @@ func validateURL(raw string, up urlPolicy) error {
 	if len(raw) > MaxURLLength {
 		return invalid("url", "longer than %d bytes", MaxURLLength)
 	}
+	if !utf8.ValidString(raw) {
+		return invalid("url", "must be valid UTF-8")
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return invalid("url", "does not parse")
@@ -252,8 +255,8 @@ func validateURL(raw string, up urlPolicy) error {
 		return &ValidationError{Field: "url", Reason: "names a blocked destination (loopback, private, link-local or similar); Config.AllowedDestinations can exempt it", Err: ErrBlockedDestination}
 	}
 	if port := u.Port(); port != "" {
-		if _, err := net.LookupPort("tcp", port); err != nil {
-			return invalid("url", "bad port")
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return invalid("url", "port must be 1 to 65535")
 		}
 	}
 	return nil
@@ -376,9 +379,13 @@ func validateHeaders(h map[string]string) error {
 	return nil
 }
 
-// validHeaderValue reports whether net/http will send v: no control
-// characters other than horizontal tab.
+// validHeaderValue reports whether v is sent as stored: valid UTF-8 (the
+// store keeps text as JSON, which would rewrite invalid bytes) with no
+// control characters other than horizontal tab (net/http refuses them).
 func validHeaderValue(v string) bool {
+	if !utf8.ValidString(v) {
+		return false
+	}
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
 			return false

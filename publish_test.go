@@ -155,6 +155,10 @@ func TestPublish_bad_input_writes_nothing(t *testing.T) {
 			func(err error) bool { return errorsIs(err, webhook.ErrEventTypeArchived) }},
 		{"bad content type", with(func(e *webhook.Event) { e.ContentType = "not a type" }),
 			func(err error) bool { return isValidation(err, "content_type") }},
+		{"invalid UTF-8 in content type", with(func(e *webhook.Event) { e.ContentType = "text/plain; x=\"\xf4\"" }),
+			func(err error) bool { return isValidation(err, "content_type") }},
+		{"content type without a subtype", with(func(e *webhook.Event) { e.ContentType = "foo" }),
+			func(err error) bool { return isValidation(err, "content_type") }},
 		{"control character in content type", with(func(e *webhook.Event) { e.ContentType = "text/plain; x=\"a\x01b\"" }),
 			func(err error) bool { return isValidation(err, "content_type") }},
 	}
