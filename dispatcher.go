@@ -9,9 +9,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -97,15 +95,14 @@ const (
 	maxClaimBatch         = 256
 	maxRetryDelay         = 30 * 24 * time.Hour
 	leaseMargin           = time.Second
+	maxModifyAttempts     = 20 // concurrent changes to one endpoint before giving up with ErrConflict
 	// storeWriteTimeout bounds writes made after the lifecycle context ended
 	// (releasing leases on shutdown).
 	storeWriteTimeout = 5 * time.Second
 )
 
 // Resolver looks up host addresses; *net.Resolver implements it.
-type Resolver interface {
-	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
-}
+type Resolver = netguard.Resolver
 
 func (c *Config) withDefaults() (Config, error) {
 	var cfg Config
@@ -196,24 +193,32 @@ func New(st store.Store, cfg *Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	allow := c.AllowedDestinations
-	var proxy *url.URL
-	if c.Proxy != "" {
-		if proxy, err = url.Parse(c.Proxy); err != nil || (proxy.Scheme != "http" && proxy.Scheme != "https") || proxy.Host == "" {
-			return nil, invalid("Config.Proxy", "must be an http:// or https:// URL")
-		}
-		allow = append(slices.Clip(allow), proxy.Hostname()) // the guard must let the proxy itself through
-	}
-	guard, err := netguard.NewPolicy(allow)
+	guard, err := netguard.NewPolicy(c.AllowedDestinations)
 	if err != nil {
 		return nil, &ValidationError{Field: "Config.AllowedDestinations", Reason: err.Error()}
+	}
+	dialer := &netguard.Dialer{Policy: guard, Resolver: c.Resolver,
+		Dialer: net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
+	var proxy func(*http.Request) (*url.URL, error)
+	if c.Proxy != "" {
+		u, err := url.Parse(c.Proxy)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+			return nil, invalid("Config.Proxy", "must be an http:// or https:// URL")
+		}
+		dialer.Proxy = net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), map[string]string{"http": "80", "https": "443"}[u.Scheme]))
+		// The proxy resolves names itself, so each request's host gets the
+		// literal check here, at request time, whatever it was when stored.
+		proxy = func(r *http.Request) (*url.URL, error) {
+			if err := guard.CheckHost(r.URL.Hostname()); err != nil {
+				return nil, err
+			}
+			return u, nil
+		}
 	}
 	keys, err := newKeyring(c.SecretKeys)
 	if err != nil {
 		return nil, err
 	}
-	dialer := &netguard.Dialer{Policy: guard, Resolver: c.Resolver,
-		Dialer: net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
 	return &Dispatcher{
 		store:  st,
 		cfg:    c,
@@ -566,38 +571,47 @@ func (t *Tenant) setDisabled(ctx context.Context, id string, disabled bool, reas
 }
 
 // modifyEndpoint reads the endpoint, applies change and writes it back,
-// unless change returns false.
+// unless change returns false. A concurrent change between the read and the
+// write makes the store refuse the write; it then starts over, so no change
+// (a rotated secret, say) is lost. change may run more than once.
 func (t *Tenant) modifyEndpoint(ctx context.Context, id string, change func(*store.Endpoint) bool) (*Endpoint, error) {
-	rec, err := t.d.store.EndpointGet(ctx, t.id, id)
-	if err != nil {
-		return nil, notFound(err, "endpoint", id)
+	for attempt := 0; ; attempt++ {
+		rec, err := t.d.store.EndpointGet(ctx, t.id, id)
+		if err != nil {
+			return nil, notFound(err, "endpoint", id)
+		}
+		if rec.Secrets, err = t.d.openSecrets(rec); err != nil {
+			return nil, err
+		}
+		if !change(rec) {
+			return nil, nil
+		}
+		stored, err := t.d.sealed(rec)
+		if err != nil {
+			return nil, err
+		}
+		now := time.Now().UTC()
+		err = t.d.store.EndpointUpdate(ctx, stored, now)
+		if errors.Is(err, store.ErrConflict) && attempt < maxModifyAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, notFound(err, "endpoint", id)
+		}
+		rec.UpdatedAt = now
+		if rec.Enabled {
+			t.d.signalWake()
+		}
+		return endpointFromStore(rec), nil
 	}
-	if rec.Secrets, err = t.d.openSecrets(rec); err != nil {
-		return nil, err
-	}
-	if !change(rec) {
-		return nil, nil
-	}
-	now := time.Now().UTC()
-	rec.UpdatedAt = now
-	stored, err := t.d.sealed(rec)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.d.store.EndpointUpdate(ctx, stored, now); err != nil {
-		return nil, notFound(err, "endpoint", id)
-	}
-	if rec.Enabled {
-		t.d.signalWake()
-	}
-	return endpointFromStore(rec), nil
 }
 
 // RotateSecret gives the endpoint a fresh secret. For grace (0 means
 // DefaultRotationGrace, at most MaxRotationGrace) every delivery is signed
 // with the new secret and each previous one still valid, so the customer can
 // switch over without failed verifications; at most MaxPreviousSecrets
-// previous secrets are kept. The returned endpoint's Secret is the new one.
+// previous secrets are kept, none beyond this grace. RevokeNow drops every
+// previous secret at once. The returned endpoint's Secret is the new one.
 //
 // An Ed25519 endpoint gets a fresh key pair; its PublicKey is the new one.
 func (t *Tenant) RotateSecret(ctx context.Context, endpointID string, grace time.Duration) (*Endpoint, error) {

@@ -15,12 +15,7 @@ import (
 
 func TestEd25519_endpoint_signs_v1a_for_its_public_key(t *testing.T) {
 	t.Parallel()
-	d, _ := startDispatcher(t, nil)
-	registerTypes(t, d, "order.created")
-	tn := d.Tenant("acme")
-	srv, got := captureServer(t)
-	ep, err := tn.CreateEndpoint(ctx, webhook.EndpointParams{URL: srv.URL, Ed25519: true})
-	require.NoError(t, err)
+	tn, ep, got := capturedEndpoint(t, webhook.EndpointParams{Ed25519: true})
 	require.True(t, ep.Ed25519)
 	require.Empty(t, ep.Secret(), "an Ed25519 endpoint has no shared secret to hand out")
 	pub := ep.PublicKey()
@@ -56,9 +51,13 @@ func TestEd25519_endpoint_signs_v1a_for_its_public_key(t *testing.T) {
 	require.NoError(t, webhook.Verify(pub, c.header, c.body))
 	require.NoError(t, webhook.Verify(rotated.PublicKey(), c.header, c.body))
 
-	for _, f := range []string{"%v", "%+v", "%#v"} {
+	for _, f := range []string{"%v", "%+v", "%#v", "%d", "%x"} {
 		require.NotContains(t, fmt.Sprintf(f, rotated), "whsk_", f)
 	}
+
+	// A public key without its prefix is refused, not taken for an HMAC
+	// secret that anyone holding the public key could sign with.
+	require.ErrorIs(t, webhook.Verify(strings.TrimPrefix(pub, "whpk_"), c.header, c.body), webhook.ErrInvalidSecret)
 }
 
 func TestEd25519_scheme_is_fixed_at_creation(t *testing.T) {

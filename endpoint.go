@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,6 +22,9 @@ const (
 	MaxRotationGrace = 7 * 24 * time.Hour
 	// MaxPreviousSecrets caps how many rotated-out secrets stay valid.
 	MaxPreviousSecrets = 10
+	// RevokeNow, as a rotation's grace, drops every previous secret at once:
+	// for a secret that leaked.
+	RevokeNow time.Duration = -1
 
 	MaxURLLength         = 2048
 	MaxDescriptionLength = 1024
@@ -104,14 +108,7 @@ func (e *Endpoint) PublicKey() string {
 	return pub
 }
 
-func (e *Endpoint) current() string {
-	for _, s := range e.secrets {
-		if s.ExpiresAt.IsZero() {
-			return s.Value
-		}
-	}
-	return ""
-}
+func (e *Endpoint) current() string { return currentSecret(e.secrets) }
 
 // String describes the endpoint without its secret.
 func (e Endpoint) String() string {
@@ -122,14 +119,25 @@ func (e Endpoint) String() string {
 // GoString keeps %#v from printing the secret.
 func (e Endpoint) GoString() string { return "webhook." + e.String() }
 
-// rotate makes secret the current one of r; the secrets that were current
-// stay valid until now+grace. Expired secrets are dropped and at most
-// MaxPreviousSecrets previous ones are kept, newest first.
+// Format keeps every other verb (%d, %x, ...) from printing the secret.
+func (e Endpoint) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		_, _ = io.WriteString(f, e.GoString())
+		return
+	}
+	_, _ = io.WriteString(f, e.String())
+}
+
+// rotate makes secret the current one of r; every previous secret stays
+// valid until now+grace at the latest (a grace of 0 drops them all). Expired
+// secrets are dropped and at most MaxPreviousSecrets previous ones are kept,
+// newest first.
 func rotate(r *store.Endpoint, secret string, now time.Time, grace time.Duration) {
+	until := now.Add(grace)
 	next := []store.Secret{{Value: secret, CreatedAt: now}}
 	for _, s := range r.Secrets { // current first, then previous newest first
-		if s.ExpiresAt.IsZero() {
-			s.ExpiresAt = now.Add(grace)
+		if s.ExpiresAt.IsZero() || s.ExpiresAt.After(until) {
+			s.ExpiresAt = until
 		}
 		if s.ExpiresAt.After(now) && len(next) <= MaxPreviousSecrets {
 			next = append(next, s)
@@ -151,8 +159,10 @@ func validGrace(grace time.Duration) (time.Duration, error) {
 	switch {
 	case grace == 0:
 		return DefaultRotationGrace, nil
+	case grace == RevokeNow:
+		return 0, nil
 	case grace < 0 || grace > MaxRotationGrace:
-		return 0, invalid("grace", "must be between 0 (the default, %v) and %v", DefaultRotationGrace, MaxRotationGrace)
+		return 0, invalid("grace", "must be RevokeNow, 0 (the default, %v) or up to %v", DefaultRotationGrace, MaxRotationGrace)
 	}
 	return grace, nil
 }

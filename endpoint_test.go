@@ -157,7 +157,7 @@ func TestCreateEndpoint(t *testing.T) {
 		require.NoError(t, err)
 		secret := ep.Secret()
 		raw := strings.TrimPrefix(secret, "whsec_")
-		for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		for _, f := range []string{"%v", "%+v", "%#v", "%s", "%d", "%x", "%q", "%t"} {
 			for _, v := range []any{ep, *ep} {
 				out := fmt.Sprintf(f, v)
 				require.NotContains(t, out, raw, "format %s", f)

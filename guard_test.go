@@ -92,6 +92,10 @@ func TestGuard_proxy_carries_deliveries(t *testing.T) {
 	}
 	_ = ep
 
+	// The proxy's own address is not a destination.
+	_, err = tn.CreateEndpoint(ctx, webhook.EndpointParams{URL: "https://127.0.0.1:22/"})
+	require.ErrorIs(t, err, webhook.ErrBlockedDestination)
+
 	_, st := newDispatcher(t, nil)
 	for _, bad := range []string{"ftp://proxy:21", "://", "http://"} {
 		_, err := webhook.New(st, &webhook.Config{Proxy: bad})
@@ -99,4 +103,31 @@ func TestGuard_proxy_carries_deliveries(t *testing.T) {
 	}
 	_, err = webhook.New(st, &webhook.Config{AllowedDestinations: []string{"not a/host"}})
 	require.True(t, isValidation(err, "Config.AllowedDestinations"), "got %v", err)
+}
+
+func TestGuard_proxy_rechecks_stored_hosts_at_request_time(t *testing.T) {
+	t.Parallel()
+	var reached atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached.Add(1) }))
+	defer proxy.Close()
+	// Stored while 127.0.0.1 was allow-listed...
+	d, st := newDispatcher(t, nil)
+	registerTypes(t, d, "order.created")
+	ep, err := d.Tenant("acme").CreateEndpoint(ctx, webhook.EndpointParams{URL: "http://127.0.0.1:6379/"})
+	require.NoError(t, err)
+	require.NoError(t, d.Close())
+	// ...then delivered through a proxy by a dispatcher without that exemption.
+	d2, err := webhook.New(st, &webhook.Config{AllowInsecureURLs: true, Proxy: proxy.URL, RetrySchedule: []time.Duration{0}})
+	require.NoError(t, err)
+	defer d2.Close()
+	require.NoError(t, d2.Start(ctx))
+	tn := d2.Tenant("acme")
+	res, err := tn.SendTo(ctx, ep.ID, webhook.Event{Type: "order.created", Payload: []byte(`{}`)})
+	require.NoError(t, err)
+	waitStatus(t, tn, res.Messages[0].MessageID, webhook.StatusExhausted)
+	atts, err := tn.ListAttempts(ctx, webhook.AttemptQuery{EndpointID: ep.ID})
+	require.NoError(t, err)
+	require.Len(t, atts.Items, 1)
+	require.Equal(t, webhook.ErrorBlocked, atts.Items[0].ErrorClass, atts.Items[0].Error)
+	require.Zero(t, reached.Load(), "the proxy was asked to reach a blocked host")
 }

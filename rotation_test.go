@@ -30,6 +30,20 @@ func captureServer(t *testing.T) (*httptest.Server, chan captured) {
 	return srv, got
 }
 
+// capturedEndpoint starts a dispatcher with the order.created type and one
+// endpoint of tenant acme on a capture server.
+func capturedEndpoint(t *testing.T, p webhook.EndpointParams) (*webhook.Tenant, *webhook.Endpoint, chan captured) {
+	t.Helper()
+	d, _ := startDispatcher(t, nil)
+	registerTypes(t, d, "order.created")
+	tn := d.Tenant("acme")
+	srv, got := captureServer(t)
+	p.URL = srv.URL
+	ep, err := tn.CreateEndpoint(ctx, p)
+	require.NoError(t, err)
+	return tn, ep, got
+}
+
 func next(t *testing.T, got chan captured) captured {
 	t.Helper()
 	select {
@@ -43,12 +57,7 @@ func next(t *testing.T, got chan captured) captured {
 
 func TestRotateSecret_signs_with_old_and_new_during_the_grace(t *testing.T) {
 	t.Parallel()
-	d, _ := startDispatcher(t, nil)
-	registerTypes(t, d, "order.created")
-	tn := d.Tenant("acme")
-	srv, got := captureServer(t)
-	ep, err := tn.CreateEndpoint(ctx, webhook.EndpointParams{URL: srv.URL})
-	require.NoError(t, err)
+	tn, ep, got := capturedEndpoint(t, webhook.EndpointParams{})
 	old := ep.Secret()
 
 	rotated, err := tn.RotateSecret(ctx, ep.ID, time.Second)
@@ -77,19 +86,14 @@ func TestRotateSecret_signs_with_old_and_new_during_the_grace(t *testing.T) {
 
 func TestRotateSecret_keeps_at_most_ten_previous_secrets(t *testing.T) {
 	t.Parallel()
-	d, _ := startDispatcher(t, nil)
-	registerTypes(t, d, "order.created")
-	tn := d.Tenant("acme")
-	srv, got := captureServer(t)
-	ep, err := tn.CreateEndpoint(ctx, webhook.EndpointParams{URL: srv.URL})
-	require.NoError(t, err)
+	tn, ep, got := capturedEndpoint(t, webhook.EndpointParams{})
 	secrets := []string{ep.Secret()}
 	for range 12 {
 		r, err := tn.RotateSecret(ctx, ep.ID, webhook.MaxRotationGrace)
 		require.NoError(t, err)
 		secrets = append(secrets, r.Secret())
 	}
-	_, err = tn.Publish(ctx, webhook.Event{Type: "order.created", Payload: []byte(`{}`)})
+	_, err := tn.Publish(ctx, webhook.Event{Type: "order.created", Payload: []byte(`{}`)})
 	require.NoError(t, err)
 	c := next(t, got)
 	require.Len(t, strings.Fields(c.header.Get("webhook-signature")), 1+webhook.MaxPreviousSecrets)
@@ -131,4 +135,49 @@ func TestSetSecret_validates_the_hosts_secret(t *testing.T) {
 	}
 	_, err = d.Tenant("other").RotateSecret(ctx, ep.ID, 0)
 	require.ErrorIs(t, err, webhook.ErrNotFound)
+}
+
+func TestRotateSecret_RevokeNow_drops_every_previous_secret(t *testing.T) {
+	t.Parallel()
+	tn, ep, got := capturedEndpoint(t, webhook.EndpointParams{})
+	week, err := tn.RotateSecret(ctx, ep.ID, webhook.MaxRotationGrace)
+	require.NoError(t, err)
+	leaked, err := tn.RotateSecret(ctx, ep.ID, webhook.RevokeNow)
+	require.NoError(t, err)
+	_, err = tn.Publish(ctx, webhook.Event{Type: "order.created", Payload: []byte(`{}`)})
+	require.NoError(t, err)
+	c := next(t, got)
+	require.Len(t, strings.Fields(c.header.Get("webhook-signature")), 1)
+	require.NoError(t, webhook.Verify(leaked.Secret(), c.header, c.body))
+	for _, old := range []string{ep.Secret(), week.Secret()} {
+		require.ErrorIs(t, webhook.Verify(old, c.header, c.body), webhook.ErrInvalidSignature)
+	}
+}
+
+func TestRotateSecret_concurrent_rotations_all_survive(t *testing.T) {
+	t.Parallel()
+	tn, ep, got := capturedEndpoint(t, webhook.EndpointParams{})
+	const n = 8
+	secrets := make(chan string, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			r, err := tn.RotateSecret(ctx, ep.ID, time.Hour)
+			errs <- err
+			if err == nil {
+				secrets <- r.Secret()
+			}
+		}()
+	}
+	for range n {
+		require.NoError(t, <-errs)
+	}
+	_, err := tn.Publish(ctx, webhook.Event{Type: "order.created", Payload: []byte(`{}`)})
+	require.NoError(t, err)
+	c := next(t, got)
+	require.Len(t, strings.Fields(c.header.Get("webhook-signature")), n+1, "a concurrent rotation was lost")
+	for range n {
+		require.NoError(t, webhook.Verify(<-secrets, c.header, c.body))
+	}
+	require.NoError(t, webhook.Verify(ep.Secret(), c.header, c.body))
 }

@@ -69,7 +69,7 @@ func (d *Dispatcher) sealed(r *store.Endpoint) (*store.Endpoint, error) {
 	out := *r
 	out.Secrets = make([]store.Secret, len(r.Secrets))
 	for i, s := range r.Secrets {
-		v, err := d.keys.Seal([]byte(s.Value), r.ID)
+		v, err := d.keys.Seal([]byte(s.Value), sealAAD(r))
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +92,7 @@ func (d *Dispatcher) openSecrets(r *store.Endpoint) ([]store.Secret, error) {
 		if d.keys == nil {
 			return nil, fmt.Errorf("%w: endpoint %s (no Config.SecretKeys)", ErrSecretUnavailable, r.ID)
 		}
-		v, err := d.keys.Open(s.Value, r.ID)
+		v, err := d.keys.Open(s.Value, sealAAD(r))
 		if err != nil {
 			return nil, fmt.Errorf("%w: endpoint %s: %w", ErrSecretUnavailable, r.ID, err)
 		}
@@ -111,6 +111,10 @@ func (d *Dispatcher) endpoint(r *store.Endpoint) (*Endpoint, error) {
 	return endpointFromStore(r), nil
 }
 
+// sealAAD binds a sealed secret to its tenant and endpoint, so a value
+// copied into another record does not open.
+func sealAAD(r *store.Endpoint) string { return r.TenantID + "\x00" + r.ID }
+
 // needsReseal reports whether a stored endpoint has a secret in clear or
 // sealed under a key other than the current one.
 func (d *Dispatcher) needsReseal(r *store.Endpoint) bool {
@@ -127,7 +131,8 @@ func (d *Dispatcher) needsReseal(r *store.Endpoint) bool {
 // and secrets sealed under older keys. Run it after putting a new key first
 // in Config.SecretKeys; once it returns, the older keys can be removed. It
 // returns how many endpoints it rewrote, and a *ValidationError when no key
-// is configured.
+// is configured. Endpoints whose secrets no configured key opens are skipped
+// and reported with ErrSecretUnavailable once the rest are done.
 func (d *Dispatcher) ResealSecrets(ctx context.Context) (int, error) {
 	if d.keys == nil {
 		return 0, invalid("Config.SecretKeys", "no key is configured")
@@ -136,6 +141,7 @@ func (d *Dispatcher) ResealSecrets(ctx context.Context) (int, error) {
 		return 0, ErrClosed
 	}
 	n := 0
+	var skipped []string
 	p := store.EndpointScanParams{Limit: 500}
 	for {
 		page, err := d.store.EndpointScan(ctx, p)
@@ -147,15 +153,21 @@ func (d *Dispatcher) ResealSecrets(ctx context.Context) (int, error) {
 				continue
 			}
 			_, err := d.Tenant(r.TenantID).modifyEndpoint(ctx, r.ID, func(*store.Endpoint) bool { return true })
-			if errors.Is(err, ErrNotFound) {
-				continue // deleted meanwhile
-			}
-			if err != nil {
+			switch {
+			case errors.Is(err, ErrNotFound): // deleted meanwhile
+				continue
+			case errors.Is(err, ErrSecretUnavailable):
+				skipped = append(skipped, r.ID)
+				continue
+			case err != nil:
 				return n, err
 			}
 			n++
 		}
 		if len(page) < p.Limit {
+			if len(skipped) > 0 {
+				return n, fmt.Errorf("%w: %d endpoints left as they were: %v", ErrSecretUnavailable, len(skipped), skipped)
+			}
 			return n, nil
 		}
 		p.AfterTenant, p.AfterID = page[len(page)-1].TenantID, page[len(page)-1].ID

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -41,8 +42,12 @@ const VerifyTolerance = signature.Tolerance
 // signature, compared in constant time; with a whpk_ public key (an Ed25519
 // endpoint) a v1a ed25519 signature. Any of several space-separated
 // signatures may match, so rotations verify. Pass the raw body, before any
-// JSON decoding.
+// JSON decoding. The key must carry its prefix: without it, a public key
+// could be mistaken for an HMAC secret, and anyone holding it could sign.
 func Verify(secret string, header http.Header, body []byte) error {
+	if !strings.HasPrefix(secret, signature.Prefix) && !strings.HasPrefix(secret, signature.PublicKeyPrefix) {
+		return fmt.Errorf("%w: want a whsec_ secret or a whpk_ public key", ErrInvalidSecret)
+	}
 	return signature.Verify(secret, header, body, time.Now())
 }
 

@@ -52,6 +52,8 @@ var (
 	ErrBlockedDestination = errors.New("webhook: destination blocked")
 	// ErrEndpointDisabled: SendTo targeted a disabled endpoint.
 	ErrEndpointDisabled = errors.New("webhook: endpoint disabled")
+	// ErrConflict: the endpoint kept changing under concurrent updates.
+	ErrConflict = store.ErrConflict
 	// ErrClosed: the Dispatcher was stopped or closed.
 	ErrClosed = errors.New("webhook: dispatcher closed")
 	// ErrAlreadyStarted: Start was called twice.

@@ -58,8 +58,11 @@ type Store interface {
 	// EndpointListAll returns every endpoint of a tenant, for routing.
 	EndpointListAll(ctx context.Context, tenantID string) ([]*Endpoint, error)
 	// EndpointUpdate replaces an existing endpoint (matched on TenantID and
-	// ID; ErrNotFound otherwise). When the endpoint goes from disabled to
-	// enabled, its parked messages become due at now.
+	// ID; ErrNotFound otherwise) if its stored UpdatedAt still equals
+	// e.UpdatedAt, that is if nobody changed it since e was read; otherwise
+	// ErrConflict and nothing is written. On success it sets e.UpdatedAt to
+	// now. When the endpoint goes from disabled to enabled, its parked
+	// messages become due at now.
 	EndpointUpdate(ctx context.Context, e *Endpoint, now time.Time) error
 	// EndpointDelete removes the endpoint and cancels its live messages
 	// (pending or failing). A message leased at that moment keeps its lease:

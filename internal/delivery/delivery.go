@@ -25,7 +25,7 @@ import (
 // send a signed payload somewhere the customer did not register. Requests go
 // through proxy when it is not nil. Per-request deadlines come from the
 // request context.
-func NewClient(dial func(ctx context.Context, network, addr string) (net.Conn, error), proxy *url.URL) *http.Client {
+func NewClient(dial func(ctx context.Context, network, addr string) (net.Conn, error), proxy func(*http.Request) (*url.URL, error)) *http.Client {
 	t := &http.Transport{
 		DialContext:           dial,
 		ForceAttemptHTTP2:     true,
@@ -36,9 +36,7 @@ func NewClient(dial func(ctx context.Context, network, addr string) (net.Conn, e
 		ExpectContinueTimeout: time.Second,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 	}
-	if proxy != nil {
-		t.Proxy = http.ProxyURL(proxy)
-	}
+	t.Proxy = proxy
 	return &http.Client{
 		Transport: t,
 		CheckRedirect: func(*http.Request, []*http.Request) error {

@@ -30,6 +30,7 @@ var blockedV4 = prefixes(
 	"100.64.0.0/10",      // carrier-grade NAT
 	"127.0.0.0/8",        // loopback
 	"169.254.0.0/16",     // link-local, cloud metadata (169.254.169.254)
+	"168.63.129.16/32",   // Azure WireServer
 	"172.16.0.0/12",      // private
 	"192.0.0.0/24",       // IETF protocol assignments
 	"192.0.2.0/24",       // documentation
@@ -60,7 +61,8 @@ var blockedV6 = prefixes(
 
 var (
 	nat64     = netip.MustParsePrefix("64:ff9b::/96")
-	compat    = netip.MustParsePrefix("::/96") // IPv4-compatible (deprecated)
+	siit      = netip.MustParsePrefix("::ffff:0:0:0/96") // IPv4-translated
+	compat    = netip.MustParsePrefix("::/96")           // IPv4-compatible (deprecated)
 	sixToFour = netip.MustParsePrefix("2002::/16")
 )
 
@@ -102,7 +104,7 @@ func Blocked(ip netip.Addr) bool {
 func embedded(ip netip.Addr) (netip.Addr, bool) {
 	b := ip.As16()
 	switch {
-	case nat64.Contains(ip), compat.Contains(ip):
+	case nat64.Contains(ip), compat.Contains(ip), siit.Contains(ip):
 		return netip.AddrFrom4([4]byte(b[12:16])), true
 	case sixToFour.Contains(ip):
 		return netip.AddrFrom4([4]byte(b[2:6])), true
@@ -125,6 +127,9 @@ func NewPolicy(allow []string) (*Policy, error) {
 	for _, a := range allow {
 		a = strings.TrimSpace(a)
 		if pfx, err := netip.ParsePrefix(a); err == nil {
+			if pfx.Addr().Is4In6() && pfx.Bits() >= 96 { // compare as IPv4, as AllowIP does
+				pfx = netip.PrefixFrom(pfx.Addr().Unmap(), pfx.Bits()-96)
+			}
 			p.nets = append(p.nets, pfx.Masked())
 			continue
 		}
@@ -161,8 +166,17 @@ func (p *Policy) AllowHost(host string) bool { return p.hosts[normalizeHost(host
 // other than dotted decimal (2130706433, 0177.0.0.1, 0x7f.1), localhost, or a
 // well-known metadata name. Names are resolved only at delivery time, where
 // the dialer checks what they resolve to.
+//
+// Hosts must be ASCII (internationalized names in their xn-- form): HTTP
+// stacks map Unicode look-alikes such as "１２７.０.０.１" to ASCII, and a
+// proxy would receive the mapped form.
 func (p *Policy) CheckHost(host string) error {
 	h := normalizeHost(host)
+	for i := 0; i < len(h); i++ {
+		if h[i] >= 0x80 {
+			return fmt.Errorf("%w: %q is not ASCII; use the xn-- form of an internationalized name", ErrBlocked, host)
+		}
+	}
 	if p.hosts[h] {
 		return nil
 	}
@@ -251,6 +265,9 @@ type Dialer struct {
 	Policy   *Policy
 	Resolver Resolver   // defaults to net.DefaultResolver
 	Dialer   net.Dialer // timeouts and keep-alive; its Control is replaced
+	// Proxy, a host:port, is dialed without checks: it is the egress proxy,
+	// trusted to filter what it reaches. It is not a valid destination.
+	Proxy string
 }
 
 // DialContext resolves address, refuses the connection if any resolved
@@ -260,6 +277,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, err
+	}
+	if d.Proxy != "" && address == d.Proxy {
+		return d.Dialer.DialContext(ctx, network, address)
 	}
 	if d.Policy.AllowHost(host) {
 		return d.Dialer.DialContext(ctx, network, address)

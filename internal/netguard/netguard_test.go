@@ -64,6 +64,13 @@ var addressTable = []struct {
 	{"api.localhost", true, "localhost subdomain"},
 	{"127.0.0.1.", true, "loopback with trailing dot"},
 	{"metadata.google.internal", true, "metadata name"},
+	{"168.63.129.16", true, "Azure WireServer"},
+	{"::ffff:0:7f00:1", true, "IPv4-translated (SIIT) loopback"},
+	{"１２７.０.０.１", true, "fullwidth digits, mapped to 127.0.0.1 by IDNA"},
+	{"①②⑦.0.0.1", true, "circled digits"},
+	{"ｌｏｃａｌｈｏｓｔ", true, "fullwidth localhost"},
+	{"bücher.example", true, "Unicode name: must be given as xn--"},
+	{"xn--bcher-kva.example", false, "internationalized name in xn-- form"},
 	{"8.8.8.8", false, "public IPv4"},
 	{"93.184.216.34", false, "public IPv4"},
 	{"2606:4700::1111", false, "public IPv6"},
@@ -91,7 +98,7 @@ func TestCheckHost_address_table(t *testing.T) {
 
 func TestPolicy_allow_list_exempts_exactly_its_entries(t *testing.T) {
 	t.Parallel()
-	p, err := NewPolicy([]string{"127.0.0.1/32", "10.1.0.0/16", "fd00::7", "Hooks.Internal.Example"})
+	p, err := NewPolicy([]string{"127.0.0.1/32", "::ffff:10.1.0.0/112", "fd00::7", "Hooks.Internal.Example"})
 	require.NoError(t, err)
 	require.NoError(t, p.CheckHost("127.0.0.1"))
 	require.ErrorIs(t, p.CheckHost("127.0.0.2"), ErrBlocked)

@@ -264,16 +264,21 @@ func (s *Store) EndpointListAll(ctx context.Context, tenantID string) ([]*store.
 
 // EndpointUpdate implements store.Store.
 func (s *Store) EndpointUpdate(ctx context.Context, e *store.Endpoint, now time.Time) error {
-	val, err := json.Marshal(e)
+	next := *e
+	next.UpdatedAt = now
+	val, err := json.Marshal(&next)
 	if err != nil {
 		return err
 	}
 	key := tenantKey(e.TenantID, e.ID)
-	return s.c.write(ctx, func(tx *bbolt.Tx) error {
+	err = s.c.write(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketEndpoints)
 		var old *store.Endpoint
 		if err := getJSON(b, key, &old); err != nil {
 			return rejectNotFound(err)
+		}
+		if !old.UpdatedAt.Equal(e.UpdatedAt) {
+			return reject(store.ErrConflict)
 		}
 		if err := b.Put(key, val); err != nil {
 			return err
@@ -283,6 +288,10 @@ func (s *Store) EndpointUpdate(ctx context.Context, e *store.Endpoint, now time.
 		}
 		return nil
 	})
+	if err == nil {
+		e.UpdatedAt = now
+	}
+	return err
 }
 
 // unpark makes the parked messages of an endpoint due at now.

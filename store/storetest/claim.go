@@ -265,7 +265,6 @@ var claimCases = []testCase{
 		disabled := *ep
 		disabled.Enabled = false
 		disabled.DisabledReason = "paused"
-		disabled.UpdatedAt = t0
 		require.NoError(t, f.s.EndpointUpdate(f.ctx, &disabled, t0))
 
 		require.Equal(t, []string{"msg_0002"}, claimIDs(f.claim(t0, t0.Add(time.Minute), 10)))
@@ -278,7 +277,7 @@ var claimCases = []testCase{
 
 		enabledAt := t0.Add(20 * time.Minute)
 		enabled := *ep
-		enabled.UpdatedAt = enabledAt
+		enabled.UpdatedAt = disabled.UpdatedAt
 		require.NoError(t, f.s.EndpointUpdate(f.ctx, &enabled, enabledAt))
 		res = f.claim(enabledAt, enabledAt.Add(time.Minute), 10)
 		require.Equal(t, []string{"msg_0001"}, claimIDs(res), "due again once enabled")

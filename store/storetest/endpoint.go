@@ -219,16 +219,25 @@ var endpointCases = []testCase{
 				{Value: orig.Secrets[0].Value, CreatedAt: orig.Secrets[0].CreatedAt, ExpiresAt: t0.Add(26 * time.Hour)},
 			},
 			CreatedAt: orig.CreatedAt,
-			UpdatedAt: t0.Add(2*time.Hour + 7*time.Microsecond),
+			UpdatedAt: orig.UpdatedAt,
 		}
 		require.NoError(t, f.s.EndpointUpdate(f.ctx, upd, t0.Add(2*time.Hour)))
+		requireTime(t, t0.Add(2*time.Hour), upd.UpdatedAt, "the update is stamped with now")
 		f.requireEndpointStored(upd, "fields are replaced, not merged")
 		f.requireEndpointStored(other, "other endpoints are untouched")
 
 		again := newEndpoint(tenantA, "ep_0001")
-		again.UpdatedAt = t0.Add(3 * time.Hour)
+		again.UpdatedAt = upd.UpdatedAt
 		require.NoError(t, f.s.EndpointUpdate(f.ctx, again, t0.Add(3*time.Hour)))
 		f.requireEndpointStored(again, "re-enabled with the original fields")
+	}},
+	{"EndpointUpdate/returns_ErrConflict_when_the_endpoint_changed_since_it_was_read", func(t *testing.T, f *fixture) {
+		orig := f.createEndpoint(tenantA, "ep_0001")
+		first, second := *orig, *orig
+		first.Description, second.Description = "first", "second"
+		require.NoError(t, f.s.EndpointUpdate(f.ctx, &first, t0.Add(time.Hour)))
+		require.ErrorIs(t, f.s.EndpointUpdate(f.ctx, &second, t0.Add(2*time.Hour)), store.ErrConflict)
+		f.requireEndpointStored(&first, "the stale update wrote nothing")
 	}},
 	{"EndpointUpdate/returns_ErrNotFound_for_a_missing_endpoint_and_creates_nothing", func(t *testing.T, f *fixture) {
 		f.createEndpoint(tenantA, "ep_0001")

@@ -226,6 +226,10 @@ func (s *memStore) EndpointUpdate(ctx context.Context, e *store.Endpoint, now ti
 	if !ok {
 		return store.ErrNotFound
 	}
+	if !old.UpdatedAt.Equal(e.UpdatedAt) {
+		return store.ErrConflict
+	}
+	e.UpdatedAt = now
 	if !old.Enabled && e.Enabled {
 		for _, m := range s.messages {
 			if m.EndpointID == e.ID && (m.Status == store.StatusPending || m.Status == store.StatusFailing) && m.NextAttemptAt.Before(now) {
