@@ -110,7 +110,10 @@ func Classify(err error) store.ErrorClass {
 		return store.ErrorConnection
 	}
 	var opErr *net.OpError
-	if errors.As(err, &opErr) {
+	switch {
+	case errors.As(err, &opErr) && opErr.Op == "remote error": // crypto/tls's wrapping of the peer's alert
+		return store.ErrorTLS
+	case errors.As(err, &opErr):
 		return store.ErrorConnection
 	}
 	return store.ErrorOther
