@@ -151,8 +151,9 @@ func encodePublicKey(priv ed25519.PrivateKey) string {
 	return PublicKeyPrefix + base64.StdEncoding.EncodeToString(priv[ed25519.SeedSize:])
 }
 
-func decodeSigningKey(secret string) (ed25519.PrivateKey, error) {
-	s, err := keyBody(secret, SigningKeyPrefix)
+// decodeKeyBytes strips prefix from key and decodes the base64 under it.
+func decodeKeyBytes(key, prefix string) ([]byte, error) {
+	s, err := keyBody(key, prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +163,14 @@ func decodeSigningKey(secret string) (ed25519.PrivateKey, error) {
 	raw, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not standard base64", ErrInvalidSecret)
+	}
+	return raw, nil
+}
+
+func decodeSigningKey(secret string) (ed25519.PrivateKey, error) {
+	raw, err := decodeKeyBytes(secret, SigningKeyPrefix)
+	if err != nil {
+		return nil, err
 	}
 	defer clear(raw)
 	switch len(raw) {
@@ -182,16 +191,9 @@ func decodeSigningKey(secret string) (ed25519.PrivateKey, error) {
 }
 
 func decodePublicKey(public string) (ed25519.PublicKey, error) {
-	s, err := keyBody(public, PublicKeyPrefix)
+	raw, err := decodeKeyBytes(public, PublicKeyPrefix)
 	if err != nil {
 		return nil, err
-	}
-	if s == "" {
-		return nil, fmt.Errorf("%w: empty", ErrInvalidSecret)
-	}
-	raw, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("%w: not standard base64", ErrInvalidSecret)
 	}
 	if len(raw) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("%w: public key is %d bytes, want %d",
