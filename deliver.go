@@ -154,6 +154,9 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claim) {
 		return
 	}
 	d.complete(c, d.outcome(c, number, started, req.Header, res))
+	if res.Err == nil && res.StatusCode == http.StatusGone {
+		d.disableGone(ep)
+	}
 }
 
 func (d *Dispatcher) newRequest(ctx context.Context, ep *store.Endpoint, ev *store.Event) (*http.Request, error) {
@@ -200,14 +203,7 @@ func (d *Dispatcher) outcome(c store.Claim, number int, started time.Time, sent 
 	}
 	now := time.Now().UTC()
 	p := store.MessageCompleteParams{MessageID: msg.ID, LeaseToken: msg.LeaseToken, Attempt: att, Now: now}
-	switch delay, more := retry.Next(d.cfg.RetrySchedule, number); {
-	case res.OK():
-		p.Status = store.StatusSucceeded
-	case more:
-		p.Status, p.NextAttemptAt = store.StatusFailing, now.Add(delay)
-	default:
-		p.Status = store.StatusExhausted
-	}
+	p.Status, p.NextAttemptAt = d.nextStep(ep, number, res, now)
 	d.log.Debug("webhook: attempt finished",
 		slog.String("tenant_id", msg.TenantID), slog.String("endpoint_id", msg.EndpointID),
 		slog.String("event_id", msg.EventID), slog.String("message_id", msg.ID),
@@ -219,6 +215,55 @@ func (d *Dispatcher) outcome(c store.Claim, number int, started time.Time, sent 
 			slog.String("event_id", msg.EventID), slog.String("message_id", msg.ID), slog.Int("attempt", number))
 	}
 	return p
+}
+
+// nextStep decides what follows attempt number: success, a retry at a time
+// (the endpoint's schedule, or the receiver's Retry-After on 429 and 503,
+// capped by Config.MaxRetryAfter), or exhaustion.
+func (d *Dispatcher) nextStep(ep *store.Endpoint, number int, res delivery.Result, now time.Time) (store.MessageStatus, time.Time) {
+	if res.OK() {
+		return store.StatusSucceeded, time.Time{}
+	}
+	if ep.NoRetryOnClientError && res.Err == nil && retry.ClientError(res.StatusCode) {
+		return store.StatusExhausted, time.Time{}
+	}
+	schedule := d.cfg.RetrySchedule
+	if len(ep.RetrySchedule) > 0 {
+		schedule = ep.RetrySchedule
+	}
+	delay, more := retry.Next(schedule, number)
+	if !more {
+		return store.StatusExhausted, time.Time{}
+	}
+	if res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable {
+		if after, ok := retry.After(res.Header, now); ok {
+			delay = min(after, d.cfg.MaxRetryAfter)
+		}
+	}
+	return store.StatusFailing, now.Add(delay)
+}
+
+// disableGone disables an endpoint that answered 410 Gone: the receiver
+// says it will never take deliveries again. Its pending messages are held,
+// not cancelled, in case the customer re-enables it.
+func (d *Dispatcher) disableGone(ep *store.Endpoint) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeWriteTimeout)
+	defer cancel()
+	const reason = "the endpoint answered 410 Gone"
+	_, err := d.Tenant(ep.TenantID).modifyEndpoint(ctx, ep.ID, func(r *store.Endpoint) bool {
+		if !r.Enabled {
+			return false
+		}
+		r.Enabled, r.DisabledReason = false, reason
+		return true
+	})
+	if err != nil {
+		d.log.Error("webhook: disabling an endpoint that answered 410 failed",
+			slog.String("tenant_id", ep.TenantID), slog.String("endpoint_id", ep.ID), slog.Any("error", err))
+		return
+	}
+	d.log.Warn("webhook: endpoint disabled", slog.String("tenant_id", ep.TenantID),
+		slog.String("endpoint_id", ep.ID), slog.String("reason", reason))
 }
 
 // release gives a claimed message back without counting an attempt, due now.

@@ -36,6 +36,11 @@ type Config struct {
 	// of attempts. Each delay after the first is jittered by ±20%. Defaults
 	// to 0, 5s, 5m, 30m, 2h, 5h, 10h, 10h. Each delay is at most 30 days.
 	RetrySchedule []time.Duration
+	// MaxRetryAfter caps how long a 429 or 503 response's Retry-After header
+	// (seconds or an HTTP date) may push the next attempt back; the header
+	// replaces the schedule's delay for that attempt, unjittered, since the
+	// receiver named the time. Defaults to 1 hour.
+	MaxRetryAfter time.Duration
 	// IdempotencyWindow is how long a published event ID is remembered per
 	// tenant. Defaults to 24 hours.
 	IdempotencyWindow time.Duration
@@ -94,6 +99,7 @@ const (
 	defaultPollInterval   = time.Second
 	maxClaimBatch         = 256
 	maxRetryDelay         = 30 * 24 * time.Hour
+	defaultMaxRetryAfter  = time.Hour
 	leaseMargin           = time.Second
 	maxModifyAttempts     = 20 // concurrent changes to one endpoint before giving up with ErrConflict
 	// storeWriteTimeout bounds writes made after the lifecycle context ended
@@ -118,10 +124,11 @@ func (c *Config) withDefaults() (Config, error) {
 	if len(cfg.RetrySchedule) == 0 {
 		cfg.RetrySchedule = retry.DefaultSchedule
 	}
-	for _, d := range cfg.RetrySchedule {
-		if d < 0 || d > maxRetryDelay {
-			return cfg, invalid("Config.RetrySchedule", "delays must be between 0 and %v", maxRetryDelay)
-		}
+	if err := validateSchedule("Config.RetrySchedule", cfg.RetrySchedule); err != nil {
+		return cfg, err
+	}
+	if cfg.MaxRetryAfter <= 0 {
+		cfg.MaxRetryAfter = defaultMaxRetryAfter
 	}
 	cfg.RetrySchedule = append([]time.Duration(nil), cfg.RetrySchedule...)
 	if cfg.IdempotencyWindow <= 0 {

@@ -37,6 +37,8 @@ const (
 	MaxEventTypeFilters  = 100
 	MaxEventTypeLength   = 128
 	MaxIDLength          = 128
+	// MaxRetryScheduleLength caps the attempts of a retry schedule.
+	MaxRetryScheduleLength = 50
 )
 
 // EndpointParams is the part of an endpoint the host sets. CreateEndpoint
@@ -64,6 +66,17 @@ type EndpointParams struct {
 	// Disabled stops routing new events to the endpoint and holds its
 	// pending messages until it is enabled again.
 	Disabled bool
+	// RetrySchedule overrides Config.RetrySchedule for this endpoint: the
+	// delay before each attempt, its length the maximum number of attempts
+	// (at most MaxRetryScheduleLength), each delay after the first jittered
+	// by ±20% and at most 30 days. Empty means the dispatcher's schedule.
+	RetrySchedule []time.Duration
+	// NoRetryOnClientError ends a message as exhausted at the first 4xx
+	// response that retrying will not fix (all but 408 and 429). By default
+	// a 4xx is retried like a 5xx: receivers often answer 4xx while they
+	// deploy or misconfigure, and the customer would rather get the event
+	// late than never.
+	NoRetryOnClientError bool
 	// Ed25519 signs deliveries with an ed25519 key (Standard Webhooks
 	// "v1a") instead of an HMAC secret: the customer verifies with
 	// PublicKey and never holds a secret. Fixed when the endpoint is
@@ -175,6 +188,7 @@ func endpointFromStore(r *store.Endpoint) *Endpoint {
 			URL: r.URL, Method: r.Method, Description: r.Description,
 			EventTypes: r.EventTypes, Labels: r.Labels, Headers: r.Headers, Metadata: r.Metadata,
 			Disabled: !r.Enabled, Ed25519: isSigningKey(currentSecret(r.Secrets)),
+			RetrySchedule: r.RetrySchedule, NoRetryOnClientError: r.NoRetryOnClientError,
 		},
 		DisabledReason: r.DisabledReason,
 		CreatedAt:      r.CreatedAt,
@@ -187,6 +201,7 @@ func endpointFromStore(r *store.Endpoint) *Endpoint {
 func applyParams(r *store.Endpoint, p *EndpointParams) {
 	r.URL, r.Method, r.Description = p.URL, p.Method, p.Description
 	r.EventTypes, r.Labels, r.Headers, r.Metadata = p.EventTypes, p.Labels, p.Headers, p.Metadata
+	r.RetrySchedule, r.NoRetryOnClientError = p.RetrySchedule, p.NoRetryOnClientError
 	r.Enabled = !p.Disabled
 	if r.Enabled {
 		r.DisabledReason = ""
@@ -224,6 +239,9 @@ func (p *EndpointParams) normalize(up urlPolicy, knownType func(string) (bool, e
 		return err
 	}
 	if err := validateHeaders(p.Headers); err != nil {
+		return err
+	}
+	if err := validateSchedule("retry_schedule", p.RetrySchedule); err != nil {
 		return err
 	}
 	return validateMetadata(p.Metadata)
@@ -459,4 +477,18 @@ func validTenantID(id string) bool {
 		}
 	}
 	return true
+}
+
+// validateSchedule checks a retry schedule: at most MaxRetryScheduleLength
+// delays, each between 0 and 30 days. Empty means a default applies.
+func validateSchedule(field string, schedule []time.Duration) error {
+	if len(schedule) > MaxRetryScheduleLength {
+		return invalid(field, "more than %d attempts", MaxRetryScheduleLength)
+	}
+	for _, d := range schedule {
+		if d < 0 || d > maxRetryDelay {
+			return invalid(field, "delays must be between 0 and %v", maxRetryDelay)
+		}
+	}
+	return nil
 }

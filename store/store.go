@@ -153,9 +153,14 @@ type Endpoint struct {
 	Metadata       map[string]string `json:"metadata,omitempty"`
 	Enabled        bool              `json:"enabled"`
 	DisabledReason string            `json:"disabled_reason,omitempty"`
-	Secrets        []Secret          `json:"secrets"`
-	CreatedAt      time.Time         `json:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at"`
+	// RetrySchedule overrides the dispatcher's when not empty.
+	RetrySchedule []time.Duration `json:"retry_schedule,omitempty"`
+	// NoRetryOnClientError ends a message at the first 4xx that retrying
+	// will not fix (all but 408 and 429).
+	NoRetryOnClientError bool      `json:"no_retry_on_client_error,omitempty"`
+	Secrets              []Secret  `json:"secrets"`
+	CreatedAt            time.Time `json:"created_at"`
+	UpdatedAt            time.Time `json:"updated_at"`
 }
 
 // MessageRef names one message an event was fanned out to.

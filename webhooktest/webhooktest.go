@@ -50,6 +50,7 @@ type Server struct {
 	mu         sync.Mutex
 	secrets    map[string]string
 	responders map[string]func(Delivery, int) int
+	headers    map[string]http.Header
 	deliveries []Delivery
 	counts     map[string]int
 	// changed is closed and replaced on every delivery, so that any number
@@ -64,6 +65,7 @@ func NewServer(tb testing.TB) *Server {
 		tb:         tb,
 		secrets:    make(map[string]string),
 		responders: make(map[string]func(Delivery, int) int),
+		headers:    make(map[string]http.Header),
 		counts:     make(map[string]int),
 		changed:    make(chan struct{}),
 	}
@@ -108,6 +110,14 @@ func (s *Server) Respond(path string, fn func(d Delivery, n int) int) {
 		return
 	}
 	s.responders[path] = fn
+}
+
+// SetResponseHeader adds h to every response on path, to script headers such
+// as Retry-After.
+func (s *Server) SetResponseHeader(path string, h http.Header) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.headers[path] = h.Clone()
 }
 
 // Deliveries returns the deliveries to path in arrival order. The result is
@@ -213,6 +223,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	secret, hasSecret := s.secrets[d.Path]
 	fn := s.responders[d.Path]
+	extra := s.headers[d.Path]
 	s.mu.Unlock()
 
 	status := http.StatusUnauthorized
@@ -245,6 +256,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 				status = http.StatusInternalServerError
 			}
 		}
+	}
+	for k, v := range extra {
+		w.Header()[k] = v
 	}
 	w.WriteHeader(status)
 }

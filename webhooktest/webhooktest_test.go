@@ -58,9 +58,18 @@ func newSecret(t *testing.T) string {
 // send posts body to url signed with secret (unsigned if secret is "") and
 // returns the response status.
 func send(url, secret, id string, body []byte) (int, error) {
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	resp, err := sendResponse(url, secret, id, body)
 	if err != nil {
 		return 0, err
+	}
+	return resp.StatusCode, nil
+}
+
+// sendResponse is send returning the whole (closed) response.
+func sendResponse(url, secret, id string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
 	}
 	ts := time.Now().Unix()
 	req.Header.Set("Content-Type", "application/json")
@@ -69,16 +78,16 @@ func send(url, secret, id string, body []byte) (int, error) {
 	if secret != "" {
 		key, err := signature.ParseKey(secret)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		req.Header.Set("webhook-signature", signature.Header([]signature.Key{key}, id, ts, body))
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer resp.Body.Close()
-	return resp.StatusCode, nil
+	resp.Body.Close()
+	return resp, nil
 }
 
 func mustSend(t *testing.T, url, secret, id string, body []byte) int {
@@ -347,4 +356,15 @@ func TestSetSecretReportsAnInvalidSecret(t *testing.T) {
 	require.Len(t, errs, 1)
 	assert.Contains(t, errs[0], "invalid secret")
 	assert.NotContains(t, errs[0], "not-base64")
+}
+
+func TestServer_SetResponseHeader_scripts_headers(t *testing.T) {
+	t.Parallel()
+	s := webhooktest.NewServer(t)
+	secret := newSecret(t)
+	s.SetSecret("/h", secret)
+	s.SetResponseHeader("/h", http.Header{"Retry-After": {"7"}})
+	resp, err := sendResponse(s.URL("/h"), secret, "msg_h", []byte(`{}`))
+	require.NoError(t, err)
+	require.Equal(t, "7", resp.Header.Get("Retry-After"))
 }

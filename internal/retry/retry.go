@@ -3,6 +3,9 @@ package retry
 
 import (
 	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -33,4 +36,34 @@ func Jitter(d time.Duration) time.Duration {
 	}
 	span := float64(d) * JitterFraction
 	return d + time.Duration((rand.Float64()*2-1)*span)
+}
+
+// After reads a Retry-After header, in seconds or as an HTTP date, as a
+// delay from now. A date in the past is a delay of zero.
+func After(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(min(secs, int64(maxAfter/time.Second))) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return min(max(t.Sub(now), 0), maxAfter), true
+}
+
+// maxAfter keeps absurd Retry-After values from overflowing; callers clamp
+// to their own, smaller maximum.
+const maxAfter = 365 * 24 * time.Hour
+
+// ClientError reports a 4xx status that retrying will not fix: every 4xx
+// but 408 Request Timeout and 429 Too Many Requests.
+func ClientError(status int) bool {
+	return status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
 }
