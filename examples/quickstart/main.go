@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log"
@@ -54,11 +56,18 @@ func run() error {
 
 	// 3. The dispatcher. The receiver is plain http on loopback, which only
 	// development setups should allow: the address guard refuses loopback,
-	// private and metadata addresses unless allow-listed. The short retry
+	// private and metadata addresses unless allow-listed. Endpoint secrets
+	// are sealed at rest with a key that, in production, comes from a secret
+	// manager or the environment (here a throwaway one). The short retry
 	// schedule lets the retry below happen within a second.
+	sealKey := make([]byte, 32)
+	if _, err := rand.Read(sealKey); err != nil {
+		return err
+	}
 	d, err := webhook.New(st, &webhook.Config{
 		AllowInsecureURLs:   true,
 		AllowedDestinations: []string{"127.0.0.1/32"},
+		SecretKeys:          []webhook.SecretKey{{ID: "demo", Key: base64.StdEncoding.EncodeToString(sealKey)}},
 		RetrySchedule:       []time.Duration{0, 300 * time.Millisecond, time.Second, 2 * time.Second},
 		Logger:              slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
