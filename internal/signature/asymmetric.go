@@ -160,6 +160,8 @@ func decodeKeyBytes(key, prefix string) ([]byte, error) {
 	if s == "" {
 		return nil, fmt.Errorf("%w: empty", ErrInvalidSecret)
 	}
+	// The base64 error is dropped: it would only add an offset, and keeping
+	// errors free of key-derived data is simpler to audit.
 	raw, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not standard base64", ErrInvalidSecret)
