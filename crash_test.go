@@ -135,8 +135,8 @@ func TestCrash_SIGKILL_loses_no_published_message(t *testing.T) {
 	require.Empty(t, missing, "published messages lost in the crash")
 	// Wait for the dead process's leases to expire and its in-flight
 	// messages to be redelivered: nothing may stay live.
-	for wait := time.Now().Add(30 * time.Second); count(t, st, "pending") > 0; {
-		require.True(t, time.Now().Before(wait), "%d messages still live", count(t, st, "pending"))
+	for wait := time.Now().Add(30 * time.Second); count(t, st, "queue") > 0; {
+		require.True(t, time.Now().Before(wait), "%d messages still live", count(t, st, "queue"))
 		time.Sleep(20 * time.Millisecond)
 	}
 

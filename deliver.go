@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/hooksmith/webhook/internal/breaker"
 	"github.com/hooksmith/webhook/internal/delivery"
 	"github.com/hooksmith/webhook/internal/ids"
 	"github.com/hooksmith/webhook/internal/retry"
@@ -26,6 +28,7 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	errDelay := 100 * time.Millisecond
+	nextSweep := time.Now().Add(sweepInterval)
 	for {
 		idle := d.idle()
 		if idle == 0 {
@@ -37,9 +40,15 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 			}
 		}
 		now := time.Now().UTC()
+		if now.After(nextSweep) {
+			d.limits.Sweep(now)
+			d.breaker.Sweep(now, sweepInterval)
+			nextSweep = now.Add(sweepInterval)
+		}
 		limit := min(idle, maxClaimBatch)
 		res, err := d.store.MessageClaim(ctx, store.MessageClaimParams{
 			Now: now, LeaseUntil: now.Add(d.cfg.LeaseDuration), Limit: limit,
+			DefaultMaxInFlight: d.cfg.MaxInFlightPerEndpoint, Admit: d.admitter(now),
 		})
 		wait := d.cfg.PollInterval
 		switch {
@@ -50,11 +59,16 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 			wait, errDelay = errDelay, min(errDelay*2, d.cfg.PollInterval)
 		default:
 			errDelay = 100 * time.Millisecond
+			claims := res.Claims[:min(len(res.Claims), limit)]
+			d.admitted(claims, now)
 			// Claims committed as Stop began still go to the workers, which
 			// release them at once instead of leaving them leased.
-			d.dispatch(res.Claims[:min(len(res.Claims), limit)])
+			d.dispatch(claims)
 			for _, id := range res.Corrupt {
 				d.log.Error("webhook: message set aside: its stored records cannot be read", slog.String("message_id", id))
+			}
+			for _, id := range res.CorruptEndpoints {
+				d.log.Error("webhook: endpoint's messages held: its stored record cannot be read", slog.String("endpoint_id", id))
 			}
 			if ctx.Err() != nil {
 				return
@@ -66,9 +80,6 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 		if wait <= 0 {
 			continue
 		}
-		d.mu.Lock()
-		d.wakeAt = time.Now().Add(wait)
-		d.mu.Unlock()
 		timer.Reset(wait)
 		select {
 		case <-timer.C:
@@ -79,17 +90,30 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 	}
 }
 
-// wakeBy wakes the scheduler if it plans to sleep past t, a newly set due
-// time (zero for none).
-func (d *Dispatcher) wakeBy(t time.Time) {
-	if t.IsZero() {
-		return
+// admitter is the claim's Admit: the endpoint's circuit breaker, then its
+// rate limit. Both only look; admitted spends once the claim committed.
+func (d *Dispatcher) admitter(now time.Time) func(*store.Endpoint, int) (int, time.Time) {
+	return func(ep *store.Endpoint, want int) (int, time.Time) {
+		n, notBefore := d.breaker.Admit(ep.ID, want, now)
+		if n == 0 {
+			return 0, notBefore
+		}
+		return d.limits.Admit(ep.ID, ep.RateLimit, ep.RateBurst, n, now)
 	}
-	d.mu.Lock()
-	early := t.Before(d.wakeAt)
-	d.mu.Unlock()
-	if early {
-		d.signalWake()
+}
+
+// admitted spends rate-limit tokens and marks circuit probes for what a
+// claim leased.
+func (d *Dispatcher) admitted(claims []store.Claim, now time.Time) {
+	for i := 0; i < len(claims); {
+		ep := claims[i].Endpoint
+		n := 1
+		for i+n < len(claims) && claims[i+n].Endpoint.ID == ep.ID {
+			n++
+		}
+		d.limits.Take(ep.ID, ep.RateLimit, ep.RateBurst, n, now)
+		d.breaker.Claimed(ep.ID, now)
+		i += n
 	}
 }
 
@@ -140,22 +164,86 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claim) {
 	number := msg.Attempts + 1
 	reqCtx, cancel := context.WithTimeout(ctx, d.cfg.RequestTimeout)
 	defer cancel()
-	req, err := d.newRequest(reqCtx, ep, ev)
-	if err != nil {
-		// The stored endpoint cannot make a request (its URL no longer
-		// parses): record it and let the schedule run out.
-		d.complete(c, d.outcome(c, number, time.Now().UTC(), nil, delivery.Result{Class: store.ErrorOther, Err: err}))
-		return
-	}
 	started := time.Now().UTC()
-	res := delivery.Do(d.client, req, d.cfg.MaxResponseBodySize)
-	if ctx.Err() != nil {
-		d.release(c)
+	var (
+		sent http.Header
+		res  delivery.Result
+	)
+	if req, err := d.newRequest(reqCtx, ep, ev); err != nil {
+		// The stored endpoint cannot make a request (its URL no longer
+		// parses, its secret cannot be opened): record it and let the
+		// schedule run out.
+		res = delivery.Result{Class: store.ErrorOther, Err: err}
+	} else {
+		sent = req.Header
+		res = delivery.Do(d.client, req, d.cfg.MaxResponseBodySize)
+		if ctx.Err() != nil {
+			d.release(c)
+			return
+		}
+	}
+	p := d.outcome(c, number, started, sent, res)
+	change := d.breaker.Record(ep.ID, res.OK(), p.Now)
+	d.complete(c, p)
+	d.report(c, p, res, change)
+	switch {
+	case res.Err == nil && res.StatusCode == http.StatusGone:
+		d.disableEndpoint(ep, "the endpoint answered 410 Gone")
+	case !res.OK() && d.cfg.AutoDisableAfter > 0 && !c.Health.FailingSince.IsZero() &&
+		p.Now.Sub(c.Health.FailingSince) >= d.cfg.AutoDisableAfter:
+		d.disableEndpoint(ep, fmt.Sprintf("no successful delivery since %s (%s)",
+			c.Health.FailingSince.Format(time.RFC3339), d.cfg.AutoDisableAfter))
+	}
+}
+
+// report tells the host's hooks about an attempt and what followed it.
+func (d *Dispatcher) report(c store.Claim, p store.MessageCompleteParams, res delivery.Result, change breaker.Change) {
+	msg, ep := c.Message, c.Endpoint
+	if change.Opened {
+		d.log.Warn("webhook: circuit opened: endpoint paused after consecutive failures",
+			slog.String("tenant_id", ep.TenantID), slog.String("endpoint_id", ep.ID),
+			slog.Int("failures", change.Failures), slog.Time("until", change.Until))
+	} else if change.Closed {
+		d.log.Info("webhook: circuit closed: endpoint recovered",
+			slog.String("tenant_id", ep.TenantID), slog.String("endpoint_id", ep.ID))
+	}
+	if d.hooks == nil {
 		return
 	}
-	d.complete(c, d.outcome(c, number, started, req.Header, res))
-	if res.Err == nil && res.StatusCode == http.StatusGone {
-		d.disableGone(ep)
+	attempt := AttemptInfo{
+		TenantID: msg.TenantID, EndpointID: msg.EndpointID, EventID: msg.EventID, MessageID: msg.ID,
+		Attempt: p.Attempt.Number, StatusCode: res.StatusCode, Duration: res.Duration,
+		ErrorClass: res.Class, Next: p.Status, NextAttemptAt: p.NextAttemptAt,
+	}
+	circuit := CircuitInfo{TenantID: ep.TenantID, EndpointID: ep.ID, Failures: change.Failures, Until: change.Until}
+	// One call per hook, so a panic in one cannot skip another.
+	d.emit(func(h *Hooks) {
+		if h.AttemptFinished != nil {
+			h.AttemptFinished(attempt)
+		}
+	})
+	if p.Status == store.StatusExhausted {
+		info := MessageInfo{TenantID: msg.TenantID, EndpointID: msg.EndpointID,
+			EventID: msg.EventID, MessageID: msg.ID, Attempts: attempt.Attempt}
+		d.emit(func(h *Hooks) {
+			if h.MessageExhausted != nil {
+				h.MessageExhausted(info)
+			}
+		})
+	}
+	switch {
+	case change.Opened:
+		d.emit(func(h *Hooks) {
+			if h.CircuitOpened != nil {
+				h.CircuitOpened(circuit)
+			}
+		})
+	case change.Closed:
+		d.emit(func(h *Hooks) {
+			if h.CircuitClosed != nil {
+				h.CircuitClosed(circuit)
+			}
+		})
 	}
 }
 
@@ -243,31 +331,40 @@ func (d *Dispatcher) nextStep(ep *store.Endpoint, number int, res delivery.Resul
 	return store.StatusFailing, now.Add(delay)
 }
 
-// disableGone disables an endpoint that answered 410 Gone: the receiver
-// says it will never take deliveries again. Its pending messages are held,
+// disableEndpoint disables an endpoint the dispatcher gave up on (410
+// Gone, or failing for AutoDisableAfter). Its pending messages are held,
 // not cancelled, in case the customer re-enables it.
-func (d *Dispatcher) disableGone(ep *store.Endpoint) {
+func (d *Dispatcher) disableEndpoint(ep *store.Endpoint, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeWriteTimeout)
 	defer cancel()
-	const reason = "the endpoint answered 410 Gone"
+	var changed bool
 	_, err := d.Tenant(ep.TenantID).modifyEndpoint(ctx, ep.ID, func(r *store.Endpoint) bool {
-		if !r.Enabled {
-			return false
+		if changed = r.Enabled; changed {
+			r.Enabled, r.DisabledReason = false, reason
 		}
-		r.Enabled, r.DisabledReason = false, reason
-		return true
+		return changed
 	})
 	if err != nil {
-		d.log.Error("webhook: disabling an endpoint that answered 410 failed",
-			slog.String("tenant_id", ep.TenantID), slog.String("endpoint_id", ep.ID), slog.Any("error", err))
+		d.log.Error("webhook: disabling an endpoint failed", slog.String("tenant_id", ep.TenantID),
+			slog.String("endpoint_id", ep.ID), slog.String("reason", reason), slog.Any("error", err))
 		return
+	}
+	if !changed {
+		return // disabled already, by the host or another attempt
 	}
 	d.log.Warn("webhook: endpoint disabled", slog.String("tenant_id", ep.TenantID),
 		slog.String("endpoint_id", ep.ID), slog.String("reason", reason))
+	info := EndpointInfo{TenantID: ep.TenantID, EndpointID: ep.ID, Reason: reason}
+	d.emit(func(h *Hooks) {
+		if h.EndpointDisabled != nil {
+			h.EndpointDisabled(info)
+		}
+	})
 }
 
 // release gives a claimed message back without counting an attempt, due now.
 func (d *Dispatcher) release(c store.Claim) {
+	d.breaker.Released(c.Endpoint.ID)
 	now := time.Now().UTC()
 	d.complete(c, store.MessageCompleteParams{
 		MessageID: c.Message.ID, LeaseToken: c.Message.LeaseToken,
@@ -284,7 +381,9 @@ func (d *Dispatcher) complete(c store.Claim, p store.MessageCompleteParams) {
 	err := d.store.MessageComplete(ctx, p)
 	switch {
 	case err == nil:
-		d.wakeBy(p.NextAttemptAt)
+		// The message's slot at its endpoint is free: the endpoint may have
+		// been held at its in-flight cap.
+		d.signalWake()
 	case errors.Is(err, store.ErrLeaseLost):
 		d.log.Info("webhook: lease lost before the outcome was recorded",
 			slog.String("message_id", c.Message.ID), slog.String("endpoint_id", c.Message.EndpointID))

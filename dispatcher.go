@@ -12,12 +12,15 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
+	"github.com/hooksmith/webhook/internal/breaker"
 	"github.com/hooksmith/webhook/internal/delivery"
 	"github.com/hooksmith/webhook/internal/ids"
 	"github.com/hooksmith/webhook/internal/netguard"
+	"github.com/hooksmith/webhook/internal/ratelimit"
 	"github.com/hooksmith/webhook/internal/retry"
 	"github.com/hooksmith/webhook/internal/secretbox"
 	"github.com/hooksmith/webhook/store"
@@ -88,6 +91,33 @@ type Config struct {
 	// Logger receives operational logs; payloads and secrets are never
 	// logged. Defaults to slog.Default().
 	Logger *slog.Logger
+
+	// MaxInFlightPerEndpoint caps how many messages of one endpoint are
+	// delivered at once, unless the endpoint sets its own MaxInFlight, so a
+	// slow endpoint holds at most that many workers. Defaults to 8.
+	MaxInFlightPerEndpoint int
+	// CircuitBreakerThreshold is how many consecutive failed attempts open
+	// an endpoint's circuit: its messages then wait, without spending
+	// attempts, for CircuitBreakerCooldown, after which one probe goes out;
+	// a success closes the circuit, a failure opens it for twice as long (at
+	// most 32 times the cool-down). Circuits live in memory and start closed
+	// after a restart. Defaults to 10; negative disables the breaker.
+	CircuitBreakerThreshold int
+	// CircuitBreakerCooldown is the first pause of an open circuit.
+	// Defaults to 30 seconds.
+	CircuitBreakerCooldown time.Duration
+	// AutoDisableAfter disables an endpoint whose attempts have all failed
+	// for this long (no success since its first failure), with a reason and
+	// the EndpointDisabled hook. Its messages are held; re-enabling it
+	// resumes them and starts a new window. Defaults to 5 days; negative
+	// never disables.
+	AutoDisableAfter time.Duration
+	// Hooks observe delivery; see Hooks for the calling contract.
+	Hooks *Hooks
+
+	// dial replaces the guarded dialer; tests use it for in-memory
+	// connections under testing/synctest.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 const (
@@ -97,11 +127,18 @@ const (
 	defaultMaxPayload     = 1 << 20
 	defaultMaxResponse    = 64 << 10
 	defaultPollInterval   = time.Second
-	maxClaimBatch         = 256
-	maxRetryDelay         = 30 * 24 * time.Hour
-	defaultMaxRetryAfter  = time.Hour
-	leaseMargin           = time.Second
-	maxModifyAttempts     = 20 // concurrent changes to one endpoint before giving up with ErrConflict
+	defaultMaxInFlight    = 8
+	defaultBreakerFails   = 10
+	defaultBreakerCool    = 30 * time.Second
+	maxBreakerCoolFactor  = 32
+	defaultAutoDisable    = 5 * 24 * time.Hour
+	// sweepInterval is how often idle rate limiters and circuits are dropped.
+	sweepInterval        = time.Minute
+	maxClaimBatch        = 256
+	maxRetryDelay        = 30 * 24 * time.Hour
+	defaultMaxRetryAfter = time.Hour
+	leaseMargin          = time.Second
+	maxModifyAttempts    = 20 // concurrent changes to one endpoint before giving up with ErrConflict
 	// storeWriteTimeout bounds writes made after the lifecycle context ended
 	// (releasing leases on shutdown).
 	storeWriteTimeout = 5 * time.Second
@@ -154,6 +191,18 @@ func (c *Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MaxInFlightPerEndpoint <= 0 {
+		cfg.MaxInFlightPerEndpoint = defaultMaxInFlight
+	}
+	if cfg.CircuitBreakerThreshold == 0 {
+		cfg.CircuitBreakerThreshold = defaultBreakerFails
+	}
+	if cfg.CircuitBreakerCooldown <= 0 {
+		cfg.CircuitBreakerCooldown = defaultBreakerCool
+	}
+	if cfg.AutoDisableAfter == 0 {
+		cfg.AutoDisableAfter = defaultAutoDisable
+	}
 	return cfg, nil
 }
 
@@ -162,12 +211,17 @@ func (c *Config) withDefaults() (Config, error) {
 // Start (messages wait in the store). Stop or Close it before closing the
 // store.
 type Dispatcher struct {
-	store  store.Store
-	cfg    Config
-	log    *slog.Logger
-	client *http.Client
-	guard  *netguard.Policy
-	keys   *secretbox.Keyring // nil: secrets stored in clear
+	store   store.Store
+	cfg     Config
+	log     *slog.Logger
+	client  *http.Client
+	guard   *netguard.Policy
+	keys    *secretbox.Keyring // nil: secrets stored in clear
+	limits  *ratelimit.Registry
+	breaker *breaker.Breaker
+
+	hooks        chan func(*Hooks) // nil without Config.Hooks
+	droppedHooks atomic.Uint64
 
 	wake  chan struct{} // a publish made messages due
 	freed chan struct{} // a worker finished while all were busy
@@ -181,7 +235,6 @@ type Dispatcher struct {
 	workers  sync.WaitGroup
 	finished chan struct{} // closed once every goroutine has returned; nil if never started
 	busy     int           // claims handed to workers and not yet finished, under mu
-	wakeAt   time.Time     // when the sleeping scheduler will next look, under mu
 }
 
 const (
@@ -226,16 +279,26 @@ func New(st store.Store, cfg *Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dispatcher{
-		store:  st,
-		cfg:    c,
-		log:    c.Logger,
-		client: delivery.NewClient(dialer.DialContext, proxy),
-		guard:  guard,
-		keys:   keys,
-		wake:   make(chan struct{}, 1),
-		freed:  make(chan struct{}, 1),
-	}, nil
+	dial := dialer.DialContext
+	if c.dial != nil {
+		dial = c.dial
+	}
+	d := &Dispatcher{
+		store:   st,
+		cfg:     c,
+		log:     c.Logger,
+		client:  delivery.NewClient(dial, proxy),
+		guard:   guard,
+		keys:    keys,
+		limits:  ratelimit.New(),
+		breaker: breaker.New(c.CircuitBreakerThreshold, c.CircuitBreakerCooldown, maxBreakerCoolFactor*c.CircuitBreakerCooldown),
+		wake:    make(chan struct{}, 1),
+		freed:   make(chan struct{}, 1),
+	}
+	if c.Hooks != nil {
+		d.hooks = make(chan func(*Hooks), HookQueueSize)
+	}
+	return d, nil
 }
 
 // Start launches the scheduler and the delivery workers and returns at once.
@@ -262,6 +325,9 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	d.workers.Add(d.cfg.Workers)
 	for range d.cfg.Workers {
 		go d.worker(reqCtx)
+	}
+	if d.hooks != nil {
+		go d.runHooks(d.hooks)
 	}
 	d.wg.Add(1)
 	go d.schedule(runCtx)
@@ -316,6 +382,10 @@ func (d *Dispatcher) shutdown() <-chan struct{} {
 			close(d.work) // the scheduler, the only sender, has returned
 			d.workers.Wait()
 			d.abort()
+			d.client.CloseIdleConnections()
+			if d.hooks != nil {
+				close(d.hooks) // workers, the only senders, have returned
+			}
 			close(finished)
 		}()
 	}
@@ -845,4 +915,31 @@ func (t *Tenant) ListAttempts(ctx context.Context, q AttemptQuery) (Page[*Attemp
 		return Page[*Attempt]{}, err
 	}
 	return page(recs, p.Limit, func(a *Attempt) *Attempt { return a }, func(a *Attempt) string { return a.ID }), nil
+}
+
+// ExhaustedQuery filters ListExhaustedMessages.
+type ExhaustedQuery struct {
+	// EndpointID keeps only that endpoint's messages, if set.
+	EndpointID string
+	ListOptions
+}
+
+// ListExhaustedMessages pages through the tenant's exhausted messages, the
+// dead letters whose every scheduled attempt failed, newest first. Their
+// attempts stay listed by ListAttempts.
+func (t *Tenant) ListExhaustedMessages(ctx context.Context, q ExhaustedQuery) (Page[*Message], error) {
+	if err := t.check(); err != nil {
+		return Page[*Message]{}, err
+	}
+	p, err := q.storeParams()
+	if err != nil {
+		return Page[*Message]{}, err
+	}
+	recs, err := t.d.store.MessageListExhausted(ctx, t.id, store.MessageListParams{
+		EndpointID: q.EndpointID, Before: p.After, Limit: p.Limit,
+	})
+	if err != nil {
+		return Page[*Message]{}, err
+	}
+	return page(recs, p.Limit, messageFromStore, func(m *store.Message) string { return m.ID }), nil
 }

@@ -3,6 +3,7 @@ package webhook
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -39,6 +40,12 @@ const (
 	MaxIDLength          = 128
 	// MaxRetryScheduleLength caps the attempts of a retry schedule.
 	MaxRetryScheduleLength = 50
+	// MaxInFlightLimit caps EndpointParams.MaxInFlight.
+	MaxInFlightLimit = 1000
+	// MaxRateLimit caps EndpointParams.RateLimit, in messages per second.
+	MaxRateLimit = 100000
+	// MaxRateBurst caps EndpointParams.RateBurst.
+	MaxRateBurst = 10000
 )
 
 // EndpointParams is the part of an endpoint the host sets. CreateEndpoint
@@ -77,6 +84,20 @@ type EndpointParams struct {
 	// deploy or misconfigure, and the customer would rather get the event
 	// late than never.
 	NoRetryOnClientError bool
+	// MaxInFlight caps how many of the endpoint's messages are delivered
+	// at once, up to MaxInFlightLimit. 0 means Config.MaxInFlightPerEndpoint.
+	MaxInFlight int
+	// FIFO delivers the endpoint's messages one at a time, in publish
+	// order: a failing message holds back the later ones until it succeeds
+	// or is exhausted. MaxInFlight must then be 0 or 1.
+	FIFO bool
+	// RateLimit caps deliveries per second (fractions allowed: 0.5 is one
+	// every two seconds), up to MaxRateLimit. 0 means unlimited. Messages
+	// over the limit wait in the store, not in a worker.
+	RateLimit float64
+	// RateBurst is how many deliveries may go back to back before the rate
+	// applies, up to MaxRateBurst. 0 means 1. Needs RateLimit.
+	RateBurst int
 	// Ed25519 signs deliveries with an ed25519 key (Standard Webhooks
 	// "v1a") instead of an HMAC secret: the customer verifies with
 	// PublicKey and never holds a secret. Fixed when the endpoint is
@@ -189,6 +210,7 @@ func endpointFromStore(r *store.Endpoint) *Endpoint {
 			EventTypes: r.EventTypes, Labels: r.Labels, Headers: r.Headers, Metadata: r.Metadata,
 			Disabled: !r.Enabled, Ed25519: isSigningKey(currentSecret(r.Secrets)),
 			RetrySchedule: r.RetrySchedule, NoRetryOnClientError: r.NoRetryOnClientError,
+			MaxInFlight: r.MaxInFlight, FIFO: r.FIFO, RateLimit: r.RateLimit, RateBurst: r.RateBurst,
 		},
 		DisabledReason: r.DisabledReason,
 		CreatedAt:      r.CreatedAt,
@@ -202,6 +224,7 @@ func applyParams(r *store.Endpoint, p *EndpointParams) {
 	r.URL, r.Method, r.Description = p.URL, p.Method, p.Description
 	r.EventTypes, r.Labels, r.Headers, r.Metadata = p.EventTypes, p.Labels, p.Headers, p.Metadata
 	r.RetrySchedule, r.NoRetryOnClientError = p.RetrySchedule, p.NoRetryOnClientError
+	r.MaxInFlight, r.FIFO, r.RateLimit, r.RateBurst = p.MaxInFlight, p.FIFO, p.RateLimit, p.RateBurst
 	r.Enabled = !p.Disabled
 	if r.Enabled {
 		r.DisabledReason = ""
@@ -242,6 +265,9 @@ func (p *EndpointParams) normalize(up urlPolicy, knownType func(string) (bool, e
 		return err
 	}
 	if err := validateSchedule("retry_schedule", p.RetrySchedule); err != nil {
+		return err
+	}
+	if err := p.validateFlow(); err != nil {
 		return err
 	}
 	return validateMetadata(p.Metadata)
@@ -489,6 +515,23 @@ func validateSchedule(field string, schedule []time.Duration) error {
 		if d < 0 || d > maxRetryDelay {
 			return invalid(field, "delays must be between 0 and %v", maxRetryDelay)
 		}
+	}
+	return nil
+}
+
+// validateFlow checks the in-flight cap, FIFO and rate limit together.
+func (p *EndpointParams) validateFlow() error {
+	switch {
+	case p.MaxInFlight < 0 || p.MaxInFlight > MaxInFlightLimit:
+		return invalid("max_in_flight", "must be between 0 and %d", MaxInFlightLimit)
+	case p.FIFO && p.MaxInFlight > 1:
+		return invalid("max_in_flight", "a FIFO endpoint delivers one message at a time; leave it 0 or 1")
+	case math.IsNaN(p.RateLimit) || p.RateLimit < 0 || p.RateLimit > MaxRateLimit:
+		return invalid("rate_limit", "must be between 0 and %d messages per second", MaxRateLimit)
+	case p.RateBurst < 0 || p.RateBurst > MaxRateBurst:
+		return invalid("rate_burst", "must be between 0 and %d", MaxRateBurst)
+	case p.RateBurst > 0 && p.RateLimit == 0:
+		return invalid("rate_burst", "needs a rate_limit")
 	}
 	return nil
 }

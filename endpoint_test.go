@@ -3,8 +3,10 @@ package webhook_test
 import (
 	"encoding/base64"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -78,11 +80,13 @@ func TestCreateEndpoint(t *testing.T) {
 	t.Run("stores_every_field", func(t *testing.T) {
 		p := webhook.EndpointParams{
 			URL: "https://ci.acme.example/webhooks/gitlab", Method: "put", Description: "project hook",
-			EventTypes: []string{"order.created", "order.*"},
-			Labels:     map[string]string{"project_id": "67890"},
-			Headers:    map[string]string{"X-Custom-Header": "acme-api-gateway"},
-			Metadata:   map[string]string{"gitlab_webhook_id": "webhook_123"},
-			Disabled:   true,
+			EventTypes:  []string{"order.created", "order.*"},
+			Labels:      map[string]string{"project_id": "67890"},
+			Headers:     map[string]string{"X-Custom-Header": "acme-api-gateway"},
+			Metadata:    map[string]string{"gitlab_webhook_id": "webhook_123"},
+			Disabled:    true,
+			MaxInFlight: 1, FIFO: true, RateLimit: 2.5, RateBurst: 3,
+			RetrySchedule: []time.Duration{0, time.Minute}, NoRetryOnClientError: true,
 		}
 		ep, err := tn.CreateEndpoint(ctx, p)
 		require.NoError(t, err)
@@ -136,6 +140,16 @@ func TestCreateEndpoint(t *testing.T) {
 			{"user-agent header", webhook.EndpointParams{URL: "https://example.com/", Headers: map[string]string{"User-Agent": "x"}}, "headers"},
 			{"huge metadata", webhook.EndpointParams{URL: "https://example.com/", Metadata: map[string]string{"k": strings.Repeat("m", 9000)}}, "metadata"},
 			{"huge description", webhook.EndpointParams{URL: "https://example.com/", Description: strings.Repeat("d", 1025)}, "description"},
+			{"negative in-flight cap", webhook.EndpointParams{URL: "https://example.com/", MaxInFlight: -1}, "max_in_flight"},
+			{"in-flight cap over the limit", webhook.EndpointParams{URL: "https://example.com/", MaxInFlight: webhook.MaxInFlightLimit + 1}, "max_in_flight"},
+			{"FIFO with 2 in flight", webhook.EndpointParams{URL: "https://example.com/", FIFO: true, MaxInFlight: 2}, "max_in_flight"},
+			{"negative rate", webhook.EndpointParams{URL: "https://example.com/", RateLimit: -1}, "rate_limit"},
+			{"NaN rate", webhook.EndpointParams{URL: "https://example.com/", RateLimit: math.NaN()}, "rate_limit"},
+			{"infinite rate", webhook.EndpointParams{URL: "https://example.com/", RateLimit: math.Inf(1)}, "rate_limit"},
+			{"rate over the limit", webhook.EndpointParams{URL: "https://example.com/", RateLimit: webhook.MaxRateLimit + 1}, "rate_limit"},
+			{"negative burst", webhook.EndpointParams{URL: "https://example.com/", RateLimit: 1, RateBurst: -1}, "rate_burst"},
+			{"burst over the limit", webhook.EndpointParams{URL: "https://example.com/", RateLimit: 1, RateBurst: webhook.MaxRateBurst + 1}, "rate_burst"},
+			{"burst without a rate", webhook.EndpointParams{URL: "https://example.com/", RateBurst: 5}, "rate_burst"},
 		}
 		for _, c := range cases {
 			_, err := tn.CreateEndpoint(ctx, c.p)

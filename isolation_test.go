@@ -24,7 +24,8 @@ import (
 var isoBuckets = []string{"endpoints", "messages", "events", "attempts"}
 
 // isoRawBuckets are snapshotted byte for byte around every foreign call.
-var isoRawBuckets = []string{"endpoints", "messages", "events", "attempts", "idempotency", "pending", "due"}
+var isoRawBuckets = []string{"endpoints", "messages", "events", "attempts", "idempotency", "queue",
+	"due_by_endpoint", "leases", "ready", "endpoint_state", "exhausted", "exhausted_endpoint"}
 
 // isoEndpointView is what must stay byte-for-byte the same on tenant A's
 // endpoints: the host's params, the secret, the disabled reason and the
@@ -124,6 +125,21 @@ func TestTenant_isolation_every_method(t *testing.T) {
 	require.Equal(t, ep1.ID, resA.Messages[0].EndpointID)
 	msgA := resA.Messages[0].MessageID
 	waitStatus(t, a, msgA, webhook.StatusFailing)
+	// A dead letter: one attempt only, and it fails.
+	rcv.Respond("/a3", func(webhooktest.Delivery, int) int { return 500 })
+	ep3, err := a.CreateEndpoint(ctx, webhook.EndpointParams{URL: rcv.URL("/a3"),
+		EventTypes: []string{"order.paid"}, RetrySchedule: []time.Duration{0}})
+	require.NoError(t, err)
+	resDead, err := a.Publish(ctx, webhook.Event{Type: "order.paid", Payload: []byte(`{"for":"a"}`)})
+	require.NoError(t, err)
+	require.Len(t, resDead.Messages, 1)
+	deadA := resDead.Messages[0].MessageID
+	waitStatus(t, a, deadA, webhook.StatusExhausted)
+	deadPage, err := a.ListExhaustedMessages(ctx, webhook.ExhaustedQuery{ListOptions: webhook.ListOptions{Limit: 1}})
+	require.NoError(t, err)
+	require.Len(t, deadPage.Items, 1, "A sees its dead letter")
+	require.NotEmpty(t, deadPage.Next)
+	deadCursor := base64.RawURLEncoding.EncodeToString([]byte("msg_zzzzzzzzzzzzzzzzzzzzzzzzzz"))
 
 	// Every ID kind of A exists and is visible to A.
 	attsA, err := a.ListAttempts(ctx, webhook.AttemptQuery{MessageID: msgA, ListOptions: webhook.ListOptions{Limit: 1}})
@@ -238,6 +254,19 @@ func TestTenant_isolation_every_method(t *testing.T) {
 		},
 		"GetMessage": func(t *testing.T) {
 			isoRequireNotFound(t, func(id string) error { _, err := b.GetMessage(ctx, id); return err }, msgA)
+		},
+		"ListExhaustedMessages": func(t *testing.T) {
+			for _, q := range []webhook.ExhaustedQuery{
+				{},
+				{EndpointID: ep3.ID},
+				{ListOptions: webhook.ListOptions{Cursor: deadPage.Next}},
+				{ListOptions: webhook.ListOptions{Cursor: deadCursor}},
+				{EndpointID: ep3.ID, ListOptions: webhook.ListOptions{Cursor: deadCursor, Limit: 1}},
+			} {
+				p, err := b.ListExhaustedMessages(ctx, q)
+				requireEmpty(t, len(p.Items), err, "ListExhaustedMessages")
+				require.Empty(t, p.Next)
+			}
 		},
 		"ListAttempts": func(t *testing.T) {
 			for _, q := range []webhook.AttemptQuery{

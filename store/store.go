@@ -61,12 +61,14 @@ type Store interface {
 	// ID; ErrNotFound otherwise) if its stored UpdatedAt still equals
 	// e.UpdatedAt, that is if nobody changed it since e was read; otherwise
 	// ErrConflict and nothing is written. On success it sets e.UpdatedAt to
-	// now. When the endpoint goes from disabled to enabled, its parked
-	// messages become due at now.
+	// NextVersion(stored UpdatedAt, now), so two updates never share one. The endpoint's waiting messages are looked at again by the next
+	// claim (its policy may have changed). When it goes from disabled to
+	// enabled, its health's FailingSince is cleared: a new window starts.
 	EndpointUpdate(ctx context.Context, e *Endpoint, now time.Time) error
 	// EndpointDelete removes the endpoint and cancels its live messages
 	// (pending or failing). A message leased at that moment keeps its lease:
-	// its holder may still complete it, and it is cancelled if claimed again.
+	// its holder may still complete it, but it is cancelled instead of being
+	// retried, and cancelled if its lease expires.
 	EndpointDelete(ctx context.Context, tenantID, id string, now time.Time) error
 
 	// EventInsert writes the event and its messages in one transaction. When
@@ -79,19 +81,41 @@ type Store interface {
 
 	// MessageGet returns ErrNotFound unless the message exists for tenantID.
 	MessageGet(ctx context.Context, tenantID, id string) (*Message, error)
-	// MessageClaim leases up to max(p.Limit, 1) messages due at p.Now (pending,
-	// failing, or delivering with an expired lease), oldest due first. A
-	// claimed message is StatusDelivering with NextAttemptAt = p.LeaseUntil
-	// and a fresh LeaseToken. Messages of a deleted endpoint are cancelled and
-	// messages of a disabled endpoint are parked until it is enabled; neither
-	// is returned. On error the result is empty and nothing was claimed.
+	// MessageClaim leases up to max(p.Limit, 1) messages due at p.Now.
+	//
+	// It first releases the messages whose lease ended at or before p.Now:
+	// they wait again, due at p.Now, their attempt uncounted (cancelled
+	// instead if their endpoint was deleted).
+	//
+	// Then endpoints take turns, so that one endpoint's backlog never
+	// delays another's messages. An endpoint is eligible when it is enabled,
+	// has a waiting message due at p.Now, has fewer leased messages than
+	// its cap (see Endpoint.Cap), and is not held by an earlier Admit.
+	// Eligible endpoints are visited in the order they became eligible, each
+	// at most once per claim; a visit offers Admit up to min(free slots, what is left of Limit) of the
+	// endpoint's due messages, earliest due first (for a FIFO endpoint only
+	// its oldest live message in publish order, and only when that message
+	// is due and not leased), leases what Admit accepts, and sends the
+	// endpoint to the back of the line. The cost of a claim does not depend
+	// on how many messages wait behind an endpoint that is not eligible.
+	//
+	// A claimed message is StatusDelivering with NextAttemptAt =
+	// p.LeaseUntil and a fresh LeaseToken; its Claim carries its event, its
+	// endpoint and the endpoint's health. Messages of a disabled endpoint
+	// stay where they are, unclaimed, until it is enabled. On error the
+	// result is empty and nothing was claimed.
 	MessageClaim(ctx context.Context, p MessageClaimParams) (MessageClaimResult, error)
 	// MessageComplete records the outcome of a claimed message under its
-	// lease: the attempt (if any) and the message's new state, in one write.
-	// ErrLeaseLost when p.LeaseToken no longer holds the message (an expired
-	// lease still holds until another claim takes it); ErrNotFound for an
-	// unknown message.
+	// lease: the attempt (if any), the message's new state and its
+	// endpoint's health, in one write. ErrLeaseLost when p.LeaseToken no
+	// longer holds the message (a lease that has ended holds until the next
+	// MessageClaim releases it); ErrNotFound for an unknown message. A
+	// message whose endpoint was deleted is cancelled instead of retried.
+	// StatusExhausted adds the message to its tenant's exhausted list.
 	MessageComplete(ctx context.Context, p MessageCompleteParams) error
+	// MessageListExhausted returns a tenant's exhausted messages (the dead
+	// letters, kept with their attempts for a later replay), newest first.
+	MessageListExhausted(ctx context.Context, tenantID string, p MessageListParams) ([]*Message, error)
 
 	// AttemptList returns a tenant's attempts, newest first, filtered by p.
 	AttemptList(ctx context.Context, tenantID string, p AttemptListParams) ([]*Attempt, error)
@@ -111,6 +135,17 @@ type EndpointScanParams struct {
 	AfterTenant string
 	AfterID     string
 	Limit       int
+}
+
+// NextVersion is the UpdatedAt of a record changed at now whose previous
+// UpdatedAt was prev: now, or just after prev when the clock has not moved
+// past it, so compare-and-swap on UpdatedAt never mistakes two versions for
+// one.
+func NextVersion(prev, now time.Time) time.Time {
+	if now.After(prev) {
+		return now
+	}
+	return prev.Add(time.Nanosecond)
 }
 
 // PageLimit returns l clamped to [1, MaxPageSize], with 0 meaning MaxPageSize.
@@ -157,10 +192,43 @@ type Endpoint struct {
 	RetrySchedule []time.Duration `json:"retry_schedule,omitempty"`
 	// NoRetryOnClientError ends a message at the first 4xx that retrying
 	// will not fix (all but 408 and 429).
-	NoRetryOnClientError bool      `json:"no_retry_on_client_error,omitempty"`
-	Secrets              []Secret  `json:"secrets"`
-	CreatedAt            time.Time `json:"created_at"`
-	UpdatedAt            time.Time `json:"updated_at"`
+	NoRetryOnClientError bool `json:"no_retry_on_client_error,omitempty"`
+	// MaxInFlight caps the endpoint's leased messages; 0 means the claim's
+	// DefaultMaxInFlight. See Cap.
+	MaxInFlight int `json:"max_in_flight,omitempty"`
+	// FIFO delivers one message at a time in publish order; a failing
+	// message holds back the ones after it until it succeeds or is final.
+	FIFO bool `json:"fifo,omitempty"`
+	// RateLimit is the most messages per second the dispatcher sends, with
+	// bursts of up to RateBurst; 0 means unlimited. Stores only keep them.
+	RateLimit float64   `json:"rate_limit,omitempty"`
+	RateBurst int       `json:"rate_burst,omitempty"`
+	Secrets   []Secret  `json:"secrets"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Cap is how many of the endpoint's messages may be leased at once: 1 for a
+// FIFO endpoint, else MaxInFlight, else def; 0 means no cap.
+func (e *Endpoint) Cap(def int) int {
+	switch {
+	case e.FIFO:
+		return 1
+	case e.MaxInFlight > 0:
+		return e.MaxInFlight
+	default:
+		return max(def, 0)
+	}
+}
+
+// EndpointHealth is what the store knows of an endpoint's recent outcomes,
+// kept up to date by MessageComplete from the attempts it records.
+type EndpointHealth struct {
+	LastSuccessAt time.Time `json:"last_success_at,omitzero"`
+	LastFailureAt time.Time `json:"last_failure_at,omitzero"`
+	// FailingSince is the first failed attempt since the last success (or
+	// since the endpoint was last re-enabled); zero after a success.
+	FailingSince time.Time `json:"failing_since,omitzero"`
 }
 
 // MessageRef names one message an event was fanned out to.
@@ -220,6 +288,8 @@ type Message struct {
 	EventID    string        `json:"event_id"`
 	EventKey   string        `json:"event_key"`
 	Status     MessageStatus `json:"status"`
+	// Seq orders an endpoint's messages by publish; the store assigns it.
+	Seq uint64 `json:"seq,omitempty"`
 	// Attempts counts the HTTP attempts made so far.
 	Attempts int `json:"attempts"`
 	// NextAttemptAt is when the message is due; while delivering, when its
@@ -251,6 +321,18 @@ type MessageClaimParams struct {
 	Now        time.Time
 	LeaseUntil time.Time
 	Limit      int
+	// DefaultMaxInFlight caps the leased messages of an endpoint whose
+	// MaxInFlight is 0; 0 means no cap.
+	DefaultMaxInFlight int
+	// Admit, when set, decides how many of the want messages offered for ep
+	// may be claimed now (rate limits, circuit breakers). When it accepts
+	// fewer than offered, notBefore is the earliest the endpoint may be
+	// offered more; when it accepts none and notBefore is zero, the endpoint
+	// waits until one of its leased messages completes or is released (one
+	// second if none is leased). Admit runs inside the claim and must not
+	// block or have side effects: a store may call it more than once for
+	// one claim, or for a claim that then fails.
+	Admit func(ep *Endpoint, want int) (n int, notBefore time.Time)
 }
 
 // Claim is a leased message with what its delivery needs.
@@ -258,18 +340,24 @@ type Claim struct {
 	Message  *Message
 	Event    *Event
 	Endpoint *Endpoint
+	// Health is the endpoint's health when the message was claimed.
+	Health EndpointHealth
 }
 
 // MessageClaimResult is the outcome of Store.MessageClaim.
 type MessageClaimResult struct {
 	Claims []Claim
-	// NextDue is when the earliest unclaimed message becomes due (zero when
-	// none is scheduled). Leased messages count at their lease expiry.
+	// NextDue is when a claim may next find work (zero when nothing is
+	// scheduled): the earliest time an endpoint becomes eligible or a lease
+	// ends. A caller that claims no earlier than that misses nothing.
 	NextDue time.Time
 	// Corrupt lists due messages whose records (or whose event's or
 	// endpoint's) could not be decoded. They are taken out of the due queue
 	// so they cannot block the others, and are left for an operator.
 	Corrupt []string
+	// CorruptEndpoints lists endpoints whose record could not be decoded;
+	// their messages wait until the record is repaired.
+	CorruptEndpoints []string
 }
 
 // MessageCompleteParams are the arguments of Store.MessageComplete.
@@ -286,6 +374,15 @@ type MessageCompleteParams struct {
 	// NextAttemptAt is required for StatusFailing and StatusPending.
 	NextAttemptAt time.Time
 	Now           time.Time
+}
+
+// MessageListParams pages through Store.MessageListExhausted.
+type MessageListParams struct {
+	// EndpointID, when set, keeps the messages of that endpoint only.
+	EndpointID string
+	// Before is the ID of the last message of the previous page.
+	Before string
+	Limit  int
 }
 
 // ErrorClass names why an attempt failed.

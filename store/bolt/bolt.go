@@ -31,19 +31,29 @@ var (
 	bucketEvents     = []byte("events")      // event key → encoded event
 	bucketIdem       = []byte("idempotency") // tenant \0 event ID → event key
 	bucketMessages   = []byte("messages")    // message ID → JSON
-	bucketDue        = []byte("due")         // due time (8 bytes) + message ID → nil
-	bucketPending    = []byte("pending")     // endpoint ID \0 message ID → pendingActive | pendingParked
-	bucketAttempts   = []byte("attempts")    // tenant \0 attempt ID → JSON
-	bucketDeleting   = []byte("deleting")    // endpoint ID → nil, while its messages are being cancelled
+	bucketQueue      = []byte("queue")       // see queue.go
+	bucketDue        = []byte("due_by_endpoint")
+	bucketLeases     = []byte("leases")
+	bucketReady      = []byte("ready")
+	bucketEpState    = []byte("endpoint_state")
+	bucketDead       = []byte("exhausted")          // tenant \0 message ID → endpoint ID
+	bucketDeadByEp   = []byte("exhausted_endpoint") // endpoint ID \0 message ID → nil
+	bucketAttempts   = []byte("attempts")           // tenant \0 attempt ID → JSON
+	bucketDeleting   = []byte("deleting")           // endpoint ID → nil, while its messages are being cancelled
+	bucketMeta       = []byte("meta")               // "format" → formatVersion
 
 	allBuckets = [][]byte{bucketEventTypes, bucketEndpoints, bucketEvents, bucketIdem,
-		bucketMessages, bucketDue, bucketPending, bucketAttempts, bucketDeleting}
+		bucketMessages, bucketQueue, bucketDue, bucketLeases, bucketReady, bucketEpState,
+		bucketDead, bucketDeadByEp, bucketAttempts, bucketDeleting, bucketMeta}
 )
 
-var (
-	pendingActive = []byte{0}
-	pendingParked = []byte{1}
-)
+// formatVersion names the file layout. Version 1 (a global due index) was
+// never released with a migration; Open refuses such a file rather than
+// strand its queued messages.
+const formatVersion = "2"
+
+// ErrFormat is returned by Open for a file written in another layout.
+var ErrFormat = errors.New("bolt: unsupported file format")
 
 // cancelBatch bounds how many messages one transaction cancels when an
 // endpoint is deleted, so a large backlog does not stall other writers.
@@ -92,12 +102,19 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
+		if tx.Bucket([]byte("pending")) != nil {
+			return fmt.Errorf("%w: version 1", ErrFormat)
+		}
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get([]byte("format")); v != nil && string(v) != formatVersion {
+			return fmt.Errorf("%w: version %q", ErrFormat, v)
+		}
+		return meta.Put([]byte("format"), []byte(formatVersion))
 	})
 	if err != nil {
 		db.Close()
@@ -265,13 +282,8 @@ func (s *Store) EndpointListAll(ctx context.Context, tenantID string) ([]*store.
 // EndpointUpdate implements store.Store.
 func (s *Store) EndpointUpdate(ctx context.Context, e *store.Endpoint, now time.Time) error {
 	next := *e
-	next.UpdatedAt = now
-	val, err := json.Marshal(&next)
-	if err != nil {
-		return err
-	}
 	key := tenantKey(e.TenantID, e.ID)
-	err = s.c.write(ctx, func(tx *bbolt.Tx) error {
+	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketEndpoints)
 		var old *store.Endpoint
 		if err := getJSON(b, key, &old); err != nil {
@@ -280,47 +292,29 @@ func (s *Store) EndpointUpdate(ctx context.Context, e *store.Endpoint, now time.
 		if !old.UpdatedAt.Equal(e.UpdatedAt) {
 			return reject(store.ErrConflict)
 		}
-		if err := b.Put(key, val); err != nil {
+		next.UpdatedAt = store.NextVersion(old.UpdatedAt, now)
+		if err := putJSON(b, key, &next); err != nil {
 			return err
 		}
-		if !old.Enabled && e.Enabled {
-			return unpark(tx, e.ID, now)
+		q := newQtx(tx)
+		st := q.getState(e.ID)
+		if st == nil {
+			return nil
 		}
-		return nil
+		st.FIFO = e.FIFO
+		if !old.Enabled && e.Enabled {
+			st.Health.FailingSince = time.Time{}
+		}
+		q.touch(e.ID)
+		if err := q.offer(e.ID, st, now); err != nil {
+			return err
+		}
+		return q.flush()
 	})
 	if err == nil {
-		e.UpdatedAt = now
+		e.UpdatedAt = next.UpdatedAt
 	}
 	return err
-}
-
-// unpark makes the parked messages of an endpoint due at now.
-func unpark(tx *bbolt.Tx, endpointID string, now time.Time) error {
-	pend, msgs, due := tx.Bucket(bucketPending), tx.Bucket(bucketMessages), tx.Bucket(bucketDue)
-	prefix := tenantPrefix(endpointID)
-	var parked [][]byte
-	c := pend.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if bytes.Equal(v, pendingParked) {
-			parked = append(parked, bytes.Clone(k))
-		}
-	}
-	for _, k := range parked {
-		var m *store.Message
-		if err := getJSON(msgs, k[len(prefix):], &m); err != nil {
-			continue // missing or undecodable: nothing to schedule
-		}
-		if err := setDue(due, m, now); err != nil {
-			return err
-		}
-		if err := putJSON(msgs, []byte(m.ID), m); err != nil {
-			return err
-		}
-		if err := pend.Put(k, pendingActive); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // EndpointDelete implements store.Store. The endpoint goes in one
@@ -378,57 +372,51 @@ func (s *Store) cancelAll(ctx context.Context, endpointID string, after []byte, 
 	}
 }
 
-// cancelPending cancels the live messages among up to limit pending entries
-// of an endpoint after the key after. Messages leased to a worker are left;
-// they are cancelled when claimed again. It returns how many entries it
-// scanned and the last key, to resume from.
+// cancelPending cancels the live messages among up to limit queue entries
+// of an endpoint after the key after. Leased messages are left to their
+// holder; they are cancelled when completed or when their lease ends. When
+// the scan reaches the end, the endpoint's scheduling state goes too. It
+// returns how many entries it scanned and the last key, to resume from.
 func cancelPending(tx *bbolt.Tx, endpointID string, after []byte, now time.Time, limit int) (int, []byte, error) {
-	pend, msgs, due := tx.Bucket(bucketPending), tx.Bucket(bucketMessages), tx.Bucket(bucketDue)
+	q := newQtx(tx)
 	prefix := tenantPrefix(endpointID)
-	var keys [][]byte
-	c := pend.Cursor()
-	k, _ := c.Seek(prefix)
+	type entry struct{ k, id []byte }
+	var entries []entry
+	c := q.queue.Cursor()
+	k, v := c.Seek(prefix)
 	if after != nil {
-		if k, _ = c.Seek(after); bytes.Equal(k, after) {
-			k, _ = c.Next()
+		if k, v = c.Seek(after); bytes.Equal(k, after) {
+			k, v = c.Next()
 		}
 	}
-	for ; k != nil && bytes.HasPrefix(k, prefix) && len(keys) < limit; k, _ = c.Next() {
-		keys = append(keys, bytes.Clone(k))
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(entries) < limit; k, v = c.Next() {
+		entries = append(entries, entry{bytes.Clone(k), bytes.Clone(v)})
 	}
-	for _, k := range keys {
+	for _, e := range entries {
 		var m *store.Message
-		if err := getJSON(msgs, k[len(prefix):], &m); err != nil {
-			// Missing or undecodable: drop the index entry, leave the record.
-			if err := pend.Delete(k); err != nil {
+		if err := getJSON(q.msgs, e.id, &m); err != nil {
+			// Missing or undecodable: drop the queue entry, leave the record.
+			if err := q.queue.Delete(e.k); err != nil {
 				return 0, nil, err
 			}
 			continue
 		}
-		if m.Status == store.StatusDelivering && m.NextAttemptAt.After(now) {
+		if m.Status == store.StatusDelivering || m.Status.Final() {
 			continue
 		}
-		if err := cancel(pend, msgs, due, m, now); err != nil {
+		if err := q.move(m, store.StatusCancelled, time.Time{}, now); err != nil {
 			return 0, nil, err
 		}
 	}
-	if len(keys) == 0 {
+	if len(entries) < limit {
+		if err := q.dropState(endpointID); err != nil {
+			return 0, nil, err
+		}
+	}
+	if len(entries) == 0 {
 		return 0, after, nil
 	}
-	return len(keys), keys[len(keys)-1], nil
-}
-
-func cancel(pend, msgs, due *bbolt.Bucket, m *store.Message, now time.Time) error {
-	if err := setDue(due, m, time.Time{}); err != nil {
-		return err
-	}
-	if err := pend.Delete(pendingKey(m.EndpointID, m.ID)); err != nil {
-		return err
-	}
-	m.Status = store.StatusCancelled
-	m.LeaseToken = 0
-	m.UpdatedAt = now
-	return putJSON(msgs, []byte(m.ID), m)
+	return len(entries), entries[len(entries)-1].k, nil
 }
 
 // EventInsert implements store.Store.
@@ -437,12 +425,6 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 	evVal, err := encodeEvent(ev)
 	if err != nil {
 		return store.EventInsertResult{}, err
-	}
-	msgVals := make([][]byte, len(p.Messages))
-	for i, m := range p.Messages {
-		if msgVals[i], err = json.Marshal(m); err != nil {
-			return store.EventInsertResult{}, err
-		}
 	}
 	idemKey := tenantKey(ev.TenantID, ev.ID)
 	var res store.EventInsertResult
@@ -467,20 +449,37 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 		if err := idem.Put(idemKey, []byte(ev.Key)); err != nil {
 			return err
 		}
-		msgs, due, pend := tx.Bucket(bucketMessages), tx.Bucket(bucketDue), tx.Bucket(bucketPending)
-		for i, m := range p.Messages {
-			if err := msgs.Put([]byte(m.ID), msgVals[i]); err != nil {
+		q := newQtx(tx)
+		for _, m := range p.Messages {
+			if !q.endpointExists(m) {
+				// Deleted since the publish routed to it: cancelled at once,
+				// as its delete would have.
+				m.Status, m.NextAttemptAt = store.StatusCancelled, time.Time{}
+				if err := putJSON(q.msgs, []byte(m.ID), m); err != nil {
+					return err
+				}
+				continue
+			}
+			seq, err := q.queue.NextSequence()
+			if err != nil {
 				return err
 			}
-			if err := due.Put(dueKey(m.NextAttemptAt, m.ID), nil); err != nil {
+			m.Seq = seq
+			if err := putJSON(q.msgs, []byte(m.ID), m); err != nil {
 				return err
 			}
-			if err := pend.Put(pendingKey(m.EndpointID, m.ID), pendingActive); err != nil {
+			if err := q.queue.Put(queueKey(m.EndpointID, seq), []byte(m.ID)); err != nil {
+				return err
+			}
+			if err := q.index(m); err != nil {
+				return err
+			}
+			if err := q.offer(m.EndpointID, q.stateFor(m.TenantID, m.EndpointID), m.NextAttemptAt); err != nil {
 				return err
 			}
 		}
 		res = store.EventInsertResult{Event: ev}
-		return nil
+		return q.flush()
 	})
 	return res, err
 }
@@ -516,155 +515,6 @@ func (s *Store) MessageGet(ctx context.Context, tenantID, id string) (*store.Mes
 	return m, err
 }
 
-// MessageClaim implements store.Store.
-func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) (store.MessageClaimResult, error) {
-	limit := max(p.Limit, 1)
-	var res store.MessageClaimResult
-	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
-		res = store.MessageClaimResult{}
-		cl := claimer{
-			tx: tx, now: p.Now, leaseUntil: p.LeaseUntil,
-			msgs: tx.Bucket(bucketMessages), due: tx.Bucket(bucketDue), pend: tx.Bucket(bucketPending),
-			endpoints: map[string]*store.Endpoint{}, events: map[string]*store.Event{},
-		}
-		nowKey := dueUnix(p.Now)
-		var keys [][]byte
-		c := cl.due.Cursor()
-		for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
-			if binary.BigEndian.Uint64(k) > nowKey {
-				break
-			}
-			keys = append(keys, bytes.Clone(k))
-		}
-		for _, k := range keys {
-			claim, err := cl.claim(k)
-			var corrupt *corruptError
-			switch {
-			case errors.As(err, &corrupt):
-				// Quarantine: out of the due queue, record untouched.
-				if err := cl.due.Delete(k); err != nil {
-					return err
-				}
-				res.Corrupt = append(res.Corrupt, string(k[8:]))
-			case err != nil:
-				return err
-			case claim.Message != nil:
-				res.Claims = append(res.Claims, claim)
-			}
-		}
-		if k, _ := cl.due.Cursor().First(); k != nil {
-			res.NextDue = time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC()
-		}
-		return nil
-	})
-	if err != nil {
-		return store.MessageClaimResult{}, err
-	}
-	return res, nil
-}
-
-// corruptError marks a record that cannot be decoded.
-type corruptError struct{ err error }
-
-func (e *corruptError) Error() string { return e.err.Error() }
-func (e *corruptError) Unwrap() error { return e.err }
-
-// claimer holds one claim transaction's buckets and per-batch caches.
-type claimer struct {
-	tx              *bbolt.Tx
-	now, leaseUntil time.Time
-	msgs, due, pend *bbolt.Bucket
-	endpoints       map[string]*store.Endpoint // nil value: deleted
-	events          map[string]*store.Event
-}
-
-// claim leases the message behind due key dk, or settles it without a
-// lease: dangling and stale keys are dropped, messages of deleted endpoints
-// cancelled, of disabled ones parked.
-func (cl *claimer) claim(dk []byte) (store.Claim, error) {
-	id := dk[8:]
-	var m *store.Message
-	if err := getJSON(cl.msgs, id, &m); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return store.Claim{}, cl.due.Delete(dk)
-		}
-		return store.Claim{}, &corruptError{err}
-	}
-	if m.Status.Final() || !bytes.Equal(dk, dueKey(m.NextAttemptAt, m.ID)) {
-		return store.Claim{}, cl.due.Delete(dk) // stale: the message moved on
-	}
-	ep, err := cl.endpoint(m)
-	if err != nil {
-		return store.Claim{}, &corruptError{err}
-	}
-	if ep == nil {
-		return store.Claim{}, cancel(cl.pend, cl.msgs, cl.due, m, cl.now)
-	}
-	if !ep.Enabled {
-		return store.Claim{}, cl.park(m)
-	}
-	ev, err := cl.event(m.EventKey)
-	if err != nil {
-		return store.Claim{}, &corruptError{err}
-	}
-	token, err := cl.msgs.NextSequence()
-	if err != nil {
-		return store.Claim{}, err
-	}
-	if err := setDue(cl.due, m, cl.leaseUntil); err != nil {
-		return store.Claim{}, err
-	}
-	m.Status = store.StatusDelivering
-	m.LeaseToken = token
-	m.UpdatedAt = cl.now
-	if err := putJSON(cl.msgs, id, m); err != nil {
-		return store.Claim{}, err
-	}
-	return store.Claim{Message: m, Event: ev, Endpoint: ep}, nil
-}
-
-// park holds a message of a disabled endpoint out of the due index until
-// the endpoint is enabled again.
-func (cl *claimer) park(m *store.Message) error {
-	if err := cl.due.Delete(dueKey(m.NextAttemptAt, m.ID)); err != nil {
-		return err
-	}
-	if m.Status == store.StatusDelivering {
-		m.Status = m.WaitingStatus()
-		m.LeaseToken = 0
-		m.UpdatedAt = cl.now
-		if err := putJSON(cl.msgs, []byte(m.ID), m); err != nil {
-			return err
-		}
-	}
-	return cl.pend.Put(pendingKey(m.EndpointID, m.ID), pendingParked)
-}
-
-func (cl *claimer) endpoint(m *store.Message) (*store.Endpoint, error) {
-	if ep, ok := cl.endpoints[m.EndpointID]; ok {
-		return ep, nil
-	}
-	var ep *store.Endpoint
-	err := getJSON(cl.tx.Bucket(bucketEndpoints), tenantKey(m.TenantID, m.EndpointID), &ep)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	cl.endpoints[m.EndpointID] = ep
-	return ep, nil
-}
-
-func (cl *claimer) event(key string) (*store.Event, error) {
-	if ev, ok := cl.events[key]; ok {
-		return ev, nil
-	}
-	ev, err := decodeEvent(cl.tx.Bucket(bucketEvents).Get([]byte(key)))
-	if err != nil {
-		return nil, fmt.Errorf("bolt: event %q: %w", key, err)
-	}
-	cl.events[key] = ev
-	return ev, nil
-}
-
 // MessageComplete implements store.Store.
 func (s *Store) MessageComplete(ctx context.Context, p store.MessageCompleteParams) error {
 	var attVal []byte
@@ -675,38 +525,109 @@ func (s *Store) MessageComplete(ctx context.Context, p store.MessageCompletePara
 		}
 	}
 	return s.c.write(ctx, func(tx *bbolt.Tx) error {
-		msgs, due, pend := tx.Bucket(bucketMessages), tx.Bucket(bucketDue), tx.Bucket(bucketPending)
+		q := newQtx(tx)
 		var m *store.Message
-		if err := getJSON(msgs, []byte(p.MessageID), &m); err != nil {
+		if err := getJSON(q.msgs, []byte(p.MessageID), &m); err != nil {
 			return rejectNotFound(err)
 		}
 		if m.Status != store.StatusDelivering || m.LeaseToken != p.LeaseToken {
 			return reject(store.ErrLeaseLost)
 		}
+		st := q.getState(m.EndpointID)
 		if p.Attempt != nil {
 			m.Attempts++
 			if err := tx.Bucket(bucketAttempts).Put(tenantKey(p.Attempt.TenantID, p.Attempt.ID), attVal); err != nil {
 				return err
 			}
+			if st != nil {
+				recordHealth(&st.Health, p.Status == store.StatusSucceeded, p.Now)
+				q.touch(m.EndpointID)
+			}
 		}
-		m.Status = p.Status
-		if p.Status == store.StatusPending {
-			m.Status = m.WaitingStatus()
+		status, next := p.Status, p.NextAttemptAt
+		if status == store.StatusPending {
+			status = m.WaitingStatus()
 		}
-		m.LeaseToken = 0
-		m.UpdatedAt = p.Now
-		next := p.NextAttemptAt
-		if p.Status.Final() {
-			next = time.Time{}
-			if err := pend.Delete(pendingKey(m.EndpointID, m.ID)); err != nil {
+		if !status.Final() && !q.endpointExists(m) {
+			status = store.StatusCancelled
+		}
+		if status == store.StatusExhausted {
+			if err := tx.Bucket(bucketDead).Put(tenantKey(m.TenantID, m.ID), []byte(m.EndpointID)); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketDeadByEp).Put(tenantKey(m.EndpointID, m.ID), nil); err != nil {
 				return err
 			}
 		}
-		if err := setDue(due, m, next); err != nil {
+		if err := q.move(m, status, next, p.Now); err != nil {
 			return err
 		}
-		return putJSON(msgs, []byte(m.ID), m)
+		if err := q.endLease(m, p.Now); err != nil {
+			return err
+		}
+		return q.flush()
 	})
+}
+
+// recordHealth folds an attempt's outcome into the endpoint's health.
+func recordHealth(h *store.EndpointHealth, ok bool, now time.Time) {
+	if ok {
+		h.LastSuccessAt, h.FailingSince = now, time.Time{}
+		return
+	}
+	h.LastFailureAt = now
+	if h.FailingSince.IsZero() {
+		h.FailingSince = now
+	}
+}
+
+// MessageListExhausted implements store.Store.
+func (s *Store) MessageListExhausted(ctx context.Context, tenantID string, p store.MessageListParams) ([]*store.Message, error) {
+	limit := store.PageLimit(p.Limit)
+	var out []*store.Message
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		b, prefix := tx.Bucket(bucketDead), tenantPrefix(tenantID)
+		if p.EndpointID != "" {
+			b, prefix = tx.Bucket(bucketDeadByEp), tenantPrefix(p.EndpointID)
+		}
+		msgs := tx.Bucket(bucketMessages)
+		return scanBackward(b.Cursor(), prefix, p.Before, func(k, _ []byte) (bool, error) {
+			var m *store.Message
+			if err := getJSON(msgs, k[len(prefix):], &m); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return true, nil
+				}
+				return false, err
+			}
+			if m.TenantID == tenantID && m.Status == store.StatusExhausted {
+				out = append(out, m)
+			}
+			return len(out) < limit, nil
+		})
+	})
+	return out, err
+}
+
+// scanBackward visits the keys under prefix in descending order, starting
+// below prefix+before (from the last key when before is empty), while fn
+// returns true.
+func scanBackward(c *bbolt.Cursor, prefix []byte, before string, fn func(k, v []byte) (bool, error)) error {
+	var k, v []byte
+	if before != "" {
+		c.Seek(append(bytes.Clone(prefix), before...))
+		k, v = c.Prev()
+	} else if k, _ = c.Seek(append(bytes.Clone(prefix), 0xff)); k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+		more, err := fn(k, v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
 }
 
 // AttemptList implements store.Store.
@@ -715,46 +636,19 @@ func (s *Store) AttemptList(ctx context.Context, tenantID string, p store.Attemp
 	var out []*store.Attempt
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		prefix := tenantPrefix(tenantID)
-		c := tx.Bucket(bucketAttempts).Cursor()
-		var k, v []byte
-		if p.Before != "" {
-			c.Seek(tenantKey(tenantID, p.Before))
-			k, v = c.Prev()
-		} else if k, _ = c.Seek(append(bytes.Clone(prefix), 0xff)); k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
+		return scanBackward(tx.Bucket(bucketAttempts).Cursor(), prefix, p.Before, func(k, v []byte) (bool, error) {
 			var a store.Attempt
 			if err := json.Unmarshal(v, &a); err != nil {
-				return fmt.Errorf("bolt: decode attempt %q: %w", k, err)
+				return false, fmt.Errorf("bolt: decode attempt %q: %w", k, err)
 			}
-			if (p.MessageID != "" && a.MessageID != p.MessageID) ||
-				(p.EndpointID != "" && a.EndpointID != p.EndpointID) {
-				continue
+			if (p.MessageID == "" || a.MessageID == p.MessageID) &&
+				(p.EndpointID == "" || a.EndpointID == p.EndpointID) {
+				out = append(out, &a)
 			}
-			out = append(out, &a)
-		}
-		return nil
+			return len(out) < limit, nil
+		})
 	})
 	return out, err
-}
-
-// setDue moves m in the due index from its current NextAttemptAt to t (out
-// of the index when t is zero) and sets NextAttemptAt. Every change of a
-// message's due time goes through here, so the index and the records agree.
-func setDue(due *bbolt.Bucket, m *store.Message, t time.Time) error {
-	if !m.NextAttemptAt.IsZero() {
-		if err := due.Delete(dueKey(m.NextAttemptAt, m.ID)); err != nil {
-			return err
-		}
-	}
-	m.NextAttemptAt = t
-	if t.IsZero() {
-		return nil
-	}
-	return due.Put(dueKey(t, m.ID), nil)
 }
 
 // rejectNotFound marks a lookup miss as a refusal that wrote nothing.
@@ -773,21 +667,6 @@ func tenantPrefix(tenantID string) []byte {
 func tenantKey(tenantID, id string) []byte {
 	k := make([]byte, 0, len(tenantID)+1+len(id))
 	return append(append(append(k, tenantID...), 0), id...)
-}
-
-func pendingKey(endpointID, messageID string) []byte { return tenantKey(endpointID, messageID) }
-
-func dueUnix(t time.Time) uint64 {
-	if n := t.UnixNano(); n > 0 {
-		return uint64(n)
-	}
-	return 0
-}
-
-func dueKey(t time.Time, id string) []byte {
-	k := make([]byte, 8, 8+len(id))
-	binary.BigEndian.PutUint64(k, dueUnix(t))
-	return append(k, id...)
 }
 
 func getJSON[T any](b *bbolt.Bucket, key []byte, dst **T) error {

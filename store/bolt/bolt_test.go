@@ -132,8 +132,8 @@ func TestEndpointDelete_interrupted_is_finished_by_Open(t *testing.T) {
 	s, err := bolt.Open(path, nil)
 	require.NoError(t, err)
 	msgs := seed(t, s, "acme", "ep_1", "evk_1", 700)
-	// Park them all (the endpoint is disabled), so no due key would ever
-	// bring them back to a claimer: only the tombstone can.
+	// Disable the endpoint, so no claim would ever touch its messages:
+	// only the tombstone can.
 	ep, err := s.EndpointGet(ctx, "acme", "ep_1")
 	require.NoError(t, err)
 	ep.Enabled = false
@@ -159,7 +159,9 @@ func TestEndpointDelete_interrupted_is_finished_by_Open(t *testing.T) {
 	}
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
 		require.Zero(t, tx.Bucket([]byte("deleting")).Stats().KeyN, "tombstone left behind")
-		require.Zero(t, tx.Bucket([]byte("pending")).Stats().KeyN, "pending index left behind")
+		for _, b := range []string{"queue", "due_by_endpoint", "ready", "endpoint_state"} {
+			require.Zero(t, tx.Bucket([]byte(b)).Stats().KeyN, "%s entries left behind", b)
+		}
 		return nil
 	}))
 }
@@ -176,5 +178,27 @@ func TestEndpointDelete_skips_a_corrupt_message_record(t *testing.T) {
 		got, err := s.MessageGet(ctx, "acme", msgs[i].ID)
 		require.NoError(t, err)
 		require.Equal(t, store.StatusCancelled, got.Status)
+	}
+}
+
+func TestOpen_refuses_a_file_of_the_first_layout(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := bbolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
+		_, err := tx.CreateBucket([]byte("pending")) // the version 1 index
+		return err
+	}))
+	require.NoError(t, db.Close())
+	_, err = bolt.Open(path, nil)
+	require.ErrorIs(t, err, bolt.ErrFormat)
+
+	// A current file opens again and again.
+	path = filepath.Join(t.TempDir(), "new.db")
+	for range 2 {
+		s, err := bolt.Open(path, nil)
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
 	}
 }

@@ -72,23 +72,45 @@ func concurrentClaim(t *testing.T, f *fixture, n int) {
 }
 
 var claimCases = []testCase{
-	{"MessageClaim/returns_only_due_messages_oldest_due_first", func(t *testing.T, f *fixture) {
+	{"MessageClaim/returns_only_due_messages_earliest_due_first", func(t *testing.T, f *fixture) {
 		f.createEndpoint(tenantA, "ep_0001")
-		f.createEndpoint(tenantB, "ep_0002")
-		// IDs and due times are in different orders.
+		// IDs and due times are in different orders; msg_0005 and msg_0007
+		// are due at the same time (ties go by message ID).
 		f.publish(tenantA, "evt_0001", "evk_0001", t0.Add(-time.Hour),
 			msg{id: "msg_0001", endpoint: "ep_0001", due: t0.Add(time.Microsecond)}, // not due
 			msg{id: "msg_0002", endpoint: "ep_0001", due: t0.Add(-time.Minute)},
+			msg{id: "msg_0003", endpoint: "ep_0001", due: t0.Add(-3 * time.Minute)},
+			msg{id: "msg_0004", endpoint: "ep_0001", due: t0}, // due exactly now
+			msg{id: "msg_0007", endpoint: "ep_0001", due: t0.Add(-2 * time.Minute)},
+			msg{id: "msg_0005", endpoint: "ep_0001", due: t0.Add(-2 * time.Minute)},
+			msg{id: "msg_0006", endpoint: "ep_0001", due: t0.Add(time.Hour)}) // not due
+
+		lease := t0.Add(time.Minute)
+		require.Equal(t, []string{"msg_0003", "msg_0005"}, claimIDs(f.claim(t0, lease, 2)), "the two earliest due")
+		require.Equal(t, []string{"msg_0002", "msg_0007"}, claimIDs(f.claim(t0, lease, 2)))
+		require.Equal(t, []string{"msg_0004"}, claimIDs(f.claim(t0, lease, 2)))
+		require.Empty(t, claimIDs(f.claim(t0, lease, 2)), "the rest is not due")
+	}},
+	{"MessageClaim/endpoints_take_turns_in_order_of_their_earliest_due_message", func(t *testing.T, f *fixture) {
+		f.createEndpoint(tenantA, "ep_0001")
+		f.createEndpoint(tenantB, "ep_0002")
+		f.publish(tenantA, "evt_0001", "evk_0001", t0.Add(-time.Hour),
+			msg{id: "msg_0001", endpoint: "ep_0001", due: t0.Add(time.Hour)}, // not due
+			msg{id: "msg_0002", endpoint: "ep_0001", due: t0.Add(-time.Minute)},
 			msg{id: "msg_0003", endpoint: "ep_0001", due: t0.Add(-3 * time.Minute)})
 		f.publish(tenantB, "evt_0001", "evk_0002", t0.Add(-time.Hour),
-			msg{id: "msg_0004", endpoint: "ep_0002", due: t0}, // due exactly now
+			msg{id: "msg_0004", endpoint: "ep_0002", due: t0}, // due exactly at the first claim
 			msg{id: "msg_0005", endpoint: "ep_0002", due: t0.Add(-2 * time.Minute)},
 			msg{id: "msg_0006", endpoint: "ep_0002", due: t0.Add(time.Hour)}) // not due
 
-		lease := t0.Add(time.Minute)
-		require.Equal(t, []string{"msg_0003", "msg_0005"}, claimIDs(f.claim(t0, lease, 2)), "the two oldest due, across tenants")
-		require.Equal(t, []string{"msg_0002", "msg_0004"}, claimIDs(f.claim(t0, lease, 2)))
-		require.Empty(t, claimIDs(f.claim(t0, lease, 2)), "the rest is not due")
+		// One message per claim, a microsecond apart: the endpoint just
+		// served goes behind the other one, across tenants.
+		var got []string
+		for i := range 5 {
+			now := t0.Add(time.Duration(i) * time.Microsecond)
+			got = append(got, claimIDs(f.claim(now, now.Add(time.Minute), 1))...)
+		}
+		require.Equal(t, []string{"msg_0003", "msg_0005", "msg_0002", "msg_0004"}, got)
 	}},
 	{"MessageClaim/returns_at_most_Limit_messages", func(t *testing.T, f *fixture) {
 		f.createEndpoint(tenantA, "ep_0001")
@@ -144,6 +166,7 @@ var claimCases = []testCase{
 			require.Equal(t, ev.Payload, c.Event.Payload, "%s: claim carries the payload", want.ID)
 			require.NotNil(t, c.Endpoint, "%s: claim carries the endpoint", want.ID)
 			requireEndpoint(t, ep, c.Endpoint)
+			requireHealth(t, store.EndpointHealth{}, c.Health, "%s: a new endpoint has no history", want.ID)
 		}
 	}},
 	{"MessageClaim/does_not_return_a_leased_message_while_the_lease_holds", func(t *testing.T, f *fixture) {
@@ -181,7 +204,7 @@ var claimCases = []testCase{
 		require.Equal(t, []string{"msg_0002"}, claimIDs(res))
 		requireTime(t, t0.Add(10*time.Minute+7*time.Microsecond), res.NextDue)
 	}},
-	{"MessageClaim/NextDue_is_the_due_time_of_a_message_left_by_Limit", func(t *testing.T, f *fixture) {
+	{"MessageClaim/NextDue_is_not_after_now_when_Limit_left_due_messages", func(t *testing.T, f *fixture) {
 		f.createEndpoint(tenantA, "ep_0001")
 		f.publish(tenantA, "evt_0001", "evk_0001", t0.Add(-time.Hour),
 			msg{id: "msg_0001", endpoint: "ep_0001", due: t0.Add(-2 * time.Minute)},
@@ -189,7 +212,9 @@ var claimCases = []testCase{
 			msg{id: "msg_0003", endpoint: "ep_0001", due: t0.Add(10 * time.Minute)})
 		res := f.claim(t0, t0.Add(time.Hour), 1)
 		require.Equal(t, []string{"msg_0001"}, claimIDs(res))
-		requireTime(t, t0.Add(-time.Minute), res.NextDue, "msg_0002 is due and unclaimed")
+		require.False(t, res.NextDue.IsZero(), "msg_0002 is due and unclaimed")
+		require.False(t, res.NextDue.After(t0), "msg_0002 is due and unclaimed: NextDue %s is after now", res.NextDue)
+		require.Equal(t, []string{"msg_0002"}, claimIDs(f.claim(t0, t0.Add(time.Hour), 1)), "and the next claim at now gets it")
 	}},
 	{"MessageClaim/NextDue_is_zero_when_nothing_is_scheduled", func(t *testing.T, f *fixture) {
 		res := f.claim(t0, t0.Add(time.Minute), 10)
@@ -243,19 +268,29 @@ var claimCases = []testCase{
 	{"MessageClaim/cancels_a_message_leased_when_its_endpoint_was_deleted", func(t *testing.T, f *fixture) {
 		f.createEndpoint(tenantA, "ep_0001")
 		f.publish(tenantA, "evt_0001", "evk_0001", t0, msg{id: "msg_0001", endpoint: "ep_0001"})
-		require.Len(t, f.claim(t0, t0.Add(time.Minute), 10).Claims, 1)
+		c := claimOf(t, f.claim(t0, t0.Add(time.Minute), 10), "msg_0001")
 		require.NoError(t, f.s.EndpointDelete(f.ctx, tenantA, "ep_0001", t0.Add(time.Second)))
+		require.Equal(t, store.StatusDelivering, f.getMessage(tenantA, "msg_0001").Status, "a leased message keeps its lease")
+		require.Empty(t, f.claim(t0.Add(2*time.Second), t0.Add(time.Minute), 10).Claims)
 
-		later := t0.Add(2 * time.Minute)
+		later := t0.Add(time.Minute) // the lease ends at the claim's now
 		require.Empty(t, f.claim(later, later.Add(time.Minute), 10).Claims, "the expired lease is not handed out again")
 		m := f.getMessage(tenantA, "msg_0001")
 		require.Equal(t, store.StatusCancelled, m.Status)
 		require.True(t, m.NextAttemptAt.IsZero(), "got %s", m.NextAttemptAt)
+		require.Zero(t, m.LeaseToken)
+		require.Equal(t, 0, m.Attempts)
+		err := f.s.MessageComplete(f.ctx, store.MessageCompleteParams{
+			MessageID: "msg_0001", LeaseToken: c.Message.LeaseToken, Status: store.StatusFailing,
+			Attempt: newAttempt("att_0001", c, 1, t0), NextAttemptAt: later.Add(time.Hour), Now: later,
+		})
+		require.ErrorIs(t, err, store.ErrLeaseLost, "the released lease no longer holds")
+		require.Equal(t, store.StatusCancelled, f.getMessage(tenantA, "msg_0001").Status)
 		res := f.claim(later.Add(time.Hour), later.Add(2*time.Hour), 10)
 		require.Empty(t, res.Claims)
 		require.True(t, res.NextDue.IsZero(), "NextDue = %s", res.NextDue)
 	}},
-	{"MessageClaim/parks_the_messages_of_a_disabled_endpoint_until_it_is_enabled", func(t *testing.T, f *fixture) {
+	{"MessageClaim/never_claims_the_messages_of_a_disabled_endpoint_until_it_is_enabled", func(t *testing.T, f *fixture) {
 		ep := f.createEndpoint(tenantA, "ep_0001")
 		f.createEndpoint(tenantA, "ep_0002")
 		f.publish(tenantA, "evt_0001", "evk_0001", t0.Add(-time.Hour),
@@ -267,24 +302,30 @@ var claimCases = []testCase{
 		disabled.DisabledReason = "paused"
 		require.NoError(t, f.s.EndpointUpdate(f.ctx, &disabled, t0))
 
-		require.Equal(t, []string{"msg_0002"}, claimIDs(f.claim(t0, t0.Add(time.Minute), 10)))
-		res := f.claim(t0.Add(10*time.Minute), t0.Add(time.Hour), 10)
-		require.Equal(t, []string{"msg_0002"}, claimIDs(res), "still parked")
-		m := f.getMessage(tenantA, "msg_0001")
-		require.False(t, m.Status.Final(), "a parked message is live, got %s", m.Status)
-		require.NotEqual(t, store.StatusDelivering, m.Status)
-		require.Equal(t, 0, m.Attempts)
+		res := f.claim(t0, t0.Add(time.Minute), 10)
+		require.Equal(t, []string{"msg_0002"}, claimIDs(res))
+		requireNoSpin(t, res, t0, "msg_0001 waits for its endpoint")
+		// Published while disabled: it waits too.
+		f.publish(tenantA, "evt_0002", "evk_0002", t0.Add(time.Minute), msg{id: "msg_0003", endpoint: "ep_0001"})
+		now := t0.Add(10 * time.Minute)
+		res = f.claim(now, now.Add(time.Hour), 10)
+		require.Equal(t, []string{"msg_0002"}, claimIDs(res), "still disabled (msg_0002's lease expired)")
+		requireNoSpin(t, res, now)
+		for _, id := range []string{"msg_0001", "msg_0003"} {
+			m := f.getMessage(tenantA, id)
+			require.Equal(t, store.StatusPending, m.Status, "%s waits, neither final nor leased", id)
+			require.Equal(t, 0, m.Attempts)
+		}
 
 		enabledAt := t0.Add(20 * time.Minute)
 		enabled := *ep
 		enabled.UpdatedAt = disabled.UpdatedAt
 		require.NoError(t, f.s.EndpointUpdate(f.ctx, &enabled, enabledAt))
 		res = f.claim(enabledAt, enabledAt.Add(time.Minute), 10)
-		require.Equal(t, []string{"msg_0001"}, claimIDs(res), "due again once enabled")
-		require.Equal(t, store.StatusDelivering, res.Claims[0].Message.Status)
+		require.Equal(t, []string{"msg_0001", "msg_0003"}, claimIDs(res), "due at once when enabled")
 		requireEndpoint(t, &enabled, res.Claims[0].Endpoint)
 	}},
-	{"MessageClaim/NextDue_is_not_in_the_past_when_only_parked_messages_are_due", func(t *testing.T, f *fixture) {
+	{"MessageClaim/NextDue_is_not_in_the_past_when_only_a_disabled_endpoints_messages_are_due", func(t *testing.T, f *fixture) {
 		ep := newEndpoint(tenantA, "ep_0001")
 		ep.Enabled = false
 		require.NoError(t, f.s.EndpointCreate(f.ctx, ep))
@@ -292,9 +333,12 @@ var claimCases = []testCase{
 		for _, now := range []time.Time{t0, t0.Add(time.Minute)} {
 			res := f.claim(now, now.Add(time.Minute), 10)
 			require.Empty(t, res.Claims)
-			require.True(t, res.NextDue.IsZero() || res.NextDue.After(now),
-				"a NextDue of %s at %s would make the dispatcher spin on a parked message", res.NextDue, now)
+			requireNoSpin(t, res, now, "a disabled endpoint's message")
 		}
+
+		enabledAt := t0.Add(2 * time.Minute)
+		f.updateEndpoint(tenantA, "ep_0001", enabledAt, func(e *store.Endpoint) { e.Enabled = true })
+		require.Equal(t, []string{"msg_0001"}, claimIDs(f.claim(enabledAt, enabledAt.Add(time.Minute), 10)), "due at once when enabled")
 	}},
 	{"MessageClaim/2_concurrent_claimers_never_share_a_message", func(t *testing.T, f *fixture) {
 		concurrentClaim(t, f, 2)

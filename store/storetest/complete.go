@@ -189,6 +189,41 @@ var completeCases = []testCase{
 		})
 		f.requireFinal("msg_0001", store.StatusSucceeded, 1)
 	}},
+	{"MessageComplete/an_ended_lease_holds_until_the_next_claim", func(t *testing.T, f *fixture) {
+		c := f.leaseOne() // leased until t0+1m
+		f.finish(c, store.StatusSucceeded, "att_0001", t0.Add(5*time.Minute), time.Time{})
+		f.requireFinal("msg_0001", store.StatusSucceeded, 1)
+	}},
+	{"MessageComplete/a_message_whose_endpoint_was_deleted_is_cancelled_instead_of_retried", func(t *testing.T, f *fixture) {
+		f.createEndpoint(tenantA, "ep_0001")
+		f.publish(tenantA, "evt_0001", "evk_0001", t0,
+			msg{id: "msg_0001", endpoint: "ep_0001"},
+			msg{id: "msg_0002", endpoint: "ep_0001"},
+			msg{id: "msg_0003", endpoint: "ep_0001"})
+		res := f.claim(t0, t0.Add(time.Minute), 10)
+		require.Len(t, res.Claims, 3)
+		require.NoError(t, f.s.EndpointDelete(f.ctx, tenantA, "ep_0001", t0.Add(time.Second)))
+
+		now := t0.Add(2 * time.Second)
+		f.finish(claimOf(t, res, "msg_0001"), store.StatusFailing, "att_0001", now, t0.Add(time.Hour))
+		f.finish(claimOf(t, res, "msg_0002"), store.StatusPending, "", now, t0.Add(time.Hour))
+		f.finish(claimOf(t, res, "msg_0003"), store.StatusSucceeded, "att_0002", now, time.Time{})
+
+		for id, attempts := range map[string]int{"msg_0001": 1, "msg_0002": 0} {
+			m := f.getMessage(tenantA, id)
+			require.Equal(t, store.StatusCancelled, m.Status, "%s is cancelled instead of waiting", id)
+			require.Equal(t, attempts, m.Attempts, "%s", id)
+			require.True(t, m.NextAttemptAt.IsZero(), "%s: final states have no NextAttemptAt, got %s", id, m.NextAttemptAt)
+			require.Zero(t, m.LeaseToken, "%s", id)
+		}
+		require.Equal(t, store.StatusSucceeded, f.getMessage(tenantA, "msg_0003").Status, "a final outcome is kept")
+		require.Equal(t, []string{"att_0002", "att_0001"}, attemptIDs(f.attemptList(tenantA, store.AttemptListParams{})),
+			"the attempts are recorded")
+
+		res = f.claim(t0.Add(2*time.Hour), t0.Add(3*time.Hour), 10)
+		require.Empty(t, res.Claims)
+		require.True(t, res.NextDue.IsZero(), "nothing is scheduled: NextDue = %s", res.NextDue)
+	}},
 	{"MessageComplete/returns_an_error_for_a_missing_message", func(t *testing.T, f *fixture) {
 		c := f.leaseOne()
 		err := f.s.MessageComplete(f.ctx, store.MessageCompleteParams{

@@ -114,6 +114,12 @@ var contextCases = []testCase{
 		f.complete(p) // the lease still holds
 		f.requireFinal("msg_0001", store.StatusSucceeded, 1)
 	}},
+	{"CancelledContext/MessageListExhausted_fails", func(t *testing.T, f *fixture) {
+		c := f.leaseOne()
+		f.finish(c, store.StatusExhausted, "att_0001", t0.Add(time.Second), time.Time{})
+		_, err := f.s.MessageListExhausted(f.cancelled(), tenantA, store.MessageListParams{})
+		requireCanceled(t, err, "MessageListExhausted")
+	}},
 	{"CancelledContext/AttemptList_fails", func(t *testing.T, f *fixture) {
 		c := f.leaseOne()
 		f.complete(store.MessageCompleteParams{

@@ -84,9 +84,19 @@ var endpointCases = []testCase{
 		disabled.DisabledReason = "too many failures"
 		require.NoError(t, f.s.EndpointCreate(f.ctx, disabled))
 
+		policy := newEndpoint(tenantA, "ep_0004")
+		policy.MaxInFlight = 7
+		policy.FIFO = true
+		policy.RateLimit = 0.25
+		policy.RateBurst = 3
+		policy.RetrySchedule = []time.Duration{time.Second, 90 * time.Second, time.Hour}
+		policy.NoRetryOnClientError = true
+		require.NoError(t, f.s.EndpointCreate(f.ctx, policy))
+
 		f.requireEndpointStored(full, "every field set")
 		f.requireEndpointStored(minimal, "optional fields empty")
 		f.requireEndpointStored(disabled, "disabled with a reason")
+		f.requireEndpointStored(policy, "delivery policy")
 	}},
 	{"EndpointGet/returns_ErrNotFound_for_a_missing_endpoint", func(t *testing.T, f *fixture) {
 		f.requireEndpointMissing(tenantA, "ep_0001", "empty store")
@@ -214,6 +224,10 @@ var endpointCases = []testCase{
 			Metadata:       map[string]string{"owner": "team-b", "cost-centre": "42"},
 			Enabled:        false,
 			DisabledReason: "disabled by operator",
+			MaxInFlight:    4,
+			FIFO:           true,
+			RateLimit:      1.5,
+			RateBurst:      2,
 			Secrets: []store.Secret{
 				{Value: "whsec_bmV3ZXN0", CreatedAt: t0.Add(2 * time.Hour)},
 				{Value: orig.Secrets[0].Value, CreatedAt: orig.Secrets[0].CreatedAt, ExpiresAt: t0.Add(26 * time.Hour)},
@@ -230,6 +244,17 @@ var endpointCases = []testCase{
 		again.UpdatedAt = upd.UpdatedAt
 		require.NoError(t, f.s.EndpointUpdate(f.ctx, again, t0.Add(3*time.Hour)))
 		f.requireEndpointStored(again, "re-enabled with the original fields")
+	}},
+	{"EndpointUpdate/two_updates_at_the_same_instant_still_conflict", func(t *testing.T, f *fixture) {
+		orig := f.createEndpoint(tenantA, "ep_0001")
+		first, second := *orig, *orig
+		first.Description, second.Description = "first", "second"
+		// A clock that did not move (or a coarse one) must not let a stale
+		// writer through.
+		require.NoError(t, f.s.EndpointUpdate(f.ctx, &first, orig.UpdatedAt))
+		require.True(t, first.UpdatedAt.After(orig.UpdatedAt), "the new version %s is not after %s", first.UpdatedAt, orig.UpdatedAt)
+		require.ErrorIs(t, f.s.EndpointUpdate(f.ctx, &second, orig.UpdatedAt), store.ErrConflict)
+		f.requireEndpointStored(&first, "the stale update wrote nothing")
 	}},
 	{"EndpointUpdate/returns_ErrConflict_when_the_endpoint_changed_since_it_was_read", func(t *testing.T, f *fixture) {
 		orig := f.createEndpoint(tenantA, "ep_0001")

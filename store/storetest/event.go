@@ -83,6 +83,30 @@ var eventCases = []testCase{
 		res := f.claim(t0.Add(time.Hour), t0.Add(2*time.Hour), 10)
 		require.Empty(t, res.Claims)
 	}},
+	{"EventInsert/assigns_each_message_its_place_in_its_endpoints_publish_order", func(t *testing.T, f *fixture) {
+		f.createEndpoint(tenantA, "ep_0001")
+		f.createEndpoint(tenantA, "ep_0002")
+		// Message IDs are not in publish order.
+		f.publish(tenantA, "evt_0001", "evk_0001", t0, msg{id: "msg_0003", endpoint: "ep_0001"}, msg{id: "msg_0005", endpoint: "ep_0002"})
+		f.publish(tenantA, "evt_0002", "evk_0002", t0.Add(time.Second), msg{id: "msg_0001", endpoint: "ep_0001"})
+		f.publish(tenantA, "evt_0003", "evk_0003", t0.Add(2*time.Second), msg{id: "msg_0002", endpoint: "ep_0001"}, msg{id: "msg_0004", endpoint: "ep_0002"})
+		seq := map[string]uint64{}
+		for _, id := range ids("msg_%04d", 1, 6) {
+			seq[id] = f.getMessage(tenantA, id).Seq
+			require.NotZero(t, seq[id], "%s has no Seq", id)
+		}
+		require.Less(t, seq["msg_0003"], seq["msg_0001"], "ep_0001's first publish before its second")
+		require.Less(t, seq["msg_0001"], seq["msg_0002"], "ep_0001's second publish before its third")
+		require.Less(t, seq["msg_0005"], seq["msg_0004"], "ep_0002's first publish before its second")
+
+		res := f.claim(t0.Add(time.Minute), t0.Add(2*time.Minute), 10)
+		require.Len(t, res.Claims, 5)
+		for _, c := range res.Claims {
+			require.Equal(t, seq[c.Message.ID], c.Message.Seq, "%s: a claim keeps the Seq", c.Message.ID)
+		}
+		f.finish(claimOf(t, res, "msg_0003"), store.StatusFailing, "att_0001", t0.Add(time.Minute), t0.Add(time.Hour))
+		require.Equal(t, seq["msg_0003"], f.getMessage(tenantA, "msg_0003").Seq, "a completion keeps the Seq")
+	}},
 	{"EventInsert/reports_a_duplicate_within_the_window_and_writes_nothing", func(t *testing.T, f *fixture) {
 		f.createEndpoint(tenantA, "ep_0001")
 		first, firstMsgs := f.publish(tenantA, "evt_0001", "evk_0001", t0, msg{id: "msg_0001", endpoint: "ep_0001"})

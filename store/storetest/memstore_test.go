@@ -23,6 +23,25 @@ type memStore struct {
 	messages   map[string]*store.Message  // by ID
 	attempts   map[string]*store.Attempt  // by ID
 	leaseSeq   uint64
+
+	// Delivery scheduling.
+	lastSeq uint64                           // the last Message.Seq assigned
+	sched   map[string]*epSched              // by endpoint ID
+	health  map[string]*store.EndpointHealth // by endpoint ID
+}
+
+// epSched is the scheduling state the store keeps per endpoint. The number of
+// its leased messages is not kept: it is counted from the messages.
+type epSched struct {
+	tenant string
+	// ready is when the endpoint is next visited by a claim; zero when it
+	// is not in the ready set.
+	ready time.Time
+	// hold is the notBefore of the endpoint's last Admit.
+	hold time.Time
+	// blocked: at its cap, or refused by Admit while some message is leased;
+	// cleared when one of its leased messages completes or is released.
+	blocked bool
 }
 
 var _ store.Store = (*memStore)(nil)
@@ -36,6 +55,8 @@ func newMemStore() *memStore {
 		created:    map[string]time.Time{},
 		messages:   map[string]*store.Message{},
 		attempts:   map[string]*store.Attempt{},
+		sched:      map[string]*epSched{},
+		health:     map[string]*store.EndpointHealth{},
 	}
 }
 
@@ -229,15 +250,16 @@ func (s *memStore) EndpointUpdate(ctx context.Context, e *store.Endpoint, now ti
 	if !old.UpdatedAt.Equal(e.UpdatedAt) {
 		return store.ErrConflict
 	}
-	e.UpdatedAt = now
+	e.UpdatedAt = store.NextVersion(old.UpdatedAt, now)
 	if !old.Enabled && e.Enabled {
-		for _, m := range s.messages {
-			if m.EndpointID == e.ID && (m.Status == store.StatusPending || m.Status == store.StatusFailing) && m.NextAttemptAt.Before(now) {
-				m.NextAttemptAt = now
-			}
+		if h, ok := s.health[e.ID]; ok {
+			h.FailingSince = time.Time{}
 		}
 	}
 	s.endpoints[e.ID] = cloneEndpoint(e)
+	if st, ok := s.sched[e.ID]; ok && !st.blocked {
+		st.ready = minReady(st.ready, later(now, st.hold))
+	}
 	return nil
 }
 
@@ -251,6 +273,8 @@ func (s *memStore) EndpointDelete(ctx context.Context, tenantID, id string, now 
 		return store.ErrNotFound
 	}
 	delete(s.endpoints, id)
+	delete(s.sched, id)
+	delete(s.health, id)
 	for _, m := range s.messages {
 		if m.EndpointID == id && (m.Status == store.StatusPending || m.Status == store.StatusFailing) {
 			cancelMessage(m, now)
@@ -288,7 +312,13 @@ func (s *memStore) EventInsert(ctx context.Context, p store.EventInsertParams) (
 	s.created[ev.Key] = p.Now
 	s.latest[[2]string{ev.TenantID, ev.ID}] = ev.Key
 	for _, m := range p.Messages {
-		s.messages[m.ID] = cloneMessage(m)
+		m = cloneMessage(m)
+		s.lastSeq++
+		m.Seq = s.lastSeq
+		s.messages[m.ID] = m
+		if st := s.schedOf(m); !st.blocked {
+			st.ready = minReady(st.ready, later(m.NextAttemptAt, st.hold))
+		}
 	}
 	return store.EventInsertResult{Event: cloneEvent(ev)}, nil
 }
@@ -323,54 +353,233 @@ func live(m *store.Message) bool {
 	return m.Status == store.StatusPending || m.Status == store.StatusFailing || m.Status == store.StatusDelivering
 }
 
+func waiting(m *store.Message) bool {
+	return m.Status == store.StatusPending || m.Status == store.StatusFailing
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
+}
+
+// minReady returns the earlier of two ready times, zero meaning none.
+func minReady(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// schedOf returns the scheduling state of m's endpoint, creating it if needed.
+func (s *memStore) schedOf(m *store.Message) *epSched {
+	st, ok := s.sched[m.EndpointID]
+	if !ok {
+		st = &epSched{tenant: m.TenantID}
+		s.sched[m.EndpointID] = st
+	}
+	return st
+}
+
+// leased counts the endpoint's leased messages.
+func (s *memStore) leased(endpointID string) int {
+	n := 0
+	for _, m := range s.messages {
+		if m.EndpointID == endpointID && m.Status == store.StatusDelivering {
+			n++
+		}
+	}
+	return n
+}
+
+// waitingByDue returns the endpoint's waiting messages, earliest due first
+// (ties by message ID).
+func (s *memStore) waitingByDue(endpointID string) []*store.Message {
+	var out []*store.Message
+	for _, m := range s.messages {
+		if m.EndpointID == endpointID && waiting(m) {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b *store.Message) int {
+		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// fifoHead returns the endpoint's oldest live message in publish order.
+func (s *memStore) fifoHead(endpointID string) *store.Message {
+	var head *store.Message
+	for _, m := range s.messages {
+		if m.EndpointID == endpointID && live(m) && (head == nil || m.Seq < head.Seq) {
+			head = m
+		}
+	}
+	return head
+}
+
+// nextDue is when the endpoint's next message could be offered, ignoring
+// holds and caps: its earliest waiting message (for a FIFO endpoint its head,
+// if the head is waiting); zero when there is none.
+func (s *memStore) nextDue(endpointID string, ep *store.Endpoint) time.Time {
+	if ep != nil && ep.FIFO {
+		if head := s.fifoHead(endpointID); head != nil && waiting(head) {
+			return head.NextAttemptAt
+		}
+		return time.Time{}
+	}
+	if w := s.waitingByDue(endpointID); len(w) > 0 {
+		return w[0].NextAttemptAt
+	}
+	return time.Time{}
+}
+
+// release makes an expired lease wait again at now, or cancels the message
+// when its endpoint is gone. Its endpoint then becomes ready as if the message
+// had just been published due at now.
+func (s *memStore) release(m *store.Message, now time.Time) {
+	if _, ok := s.endpoint(m.TenantID, m.EndpointID); !ok {
+		cancelMessage(m, now)
+		return
+	}
+	st := s.schedOf(m)
+	m.Status = m.WaitingStatus()
+	m.LeaseToken = 0
+	m.NextAttemptAt = now
+	m.UpdatedAt = now
+	st.blocked = false
+	st.ready = minReady(st.ready, later(now, st.hold))
+}
+
 func (s *memStore) MessageClaim(ctx context.Context, p store.MessageClaimParams) (store.MessageClaimResult, error) {
 	if err := ctx.Err(); err != nil {
 		return store.MessageClaimResult{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var due []*store.Message
-	for _, m := range s.messages {
-		if live(m) && !m.NextAttemptAt.After(p.Now) {
-			due = append(due, m)
+
+	// Release the leases that ended.
+	for _, id := range slices.Sorted(maps.Keys(s.messages)) {
+		if m := s.messages[id]; m.Status == store.StatusDelivering && !m.NextAttemptAt.After(p.Now) {
+			s.release(m, p.Now)
 		}
 	}
-	slices.SortFunc(due, func(a, b *store.Message) int {
-		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
-	})
+
+	// Visit the endpoints ready at p.Now in line, each at most once.
 	var res store.MessageClaimResult
-	for _, m := range due {
-		if len(res.Claims) == max(p.Limit, 1) {
+	limit := max(p.Limit, 1)
+	var line []string
+	for id, st := range s.sched {
+		if !st.ready.IsZero() && !st.ready.After(p.Now) {
+			line = append(line, id)
+		}
+	}
+	slices.SortFunc(line, func(a, b string) int {
+		return cmp.Or(s.sched[a].ready.Compare(s.sched[b].ready), cmp.Compare(a, b))
+	})
+	for _, id := range line {
+		if len(res.Claims) == limit {
 			break
 		}
-		ep, ok := s.endpoints[m.EndpointID]
-		if !ok {
-			cancelMessage(m, p.Now)
-			continue
+		res.Claims = s.visit(id, p, limit-len(res.Claims), res.Claims)
+	}
+
+	// NextDue: the earliest ready time or lease end.
+	for _, st := range s.sched {
+		res.NextDue = minReady(res.NextDue, st.ready)
+	}
+	for _, m := range s.messages {
+		if m.Status == store.StatusDelivering {
+			res.NextDue = minReady(res.NextDue, m.NextAttemptAt)
 		}
-		if !ep.Enabled {
-			continue // parked until the endpoint is enabled
+	}
+	return res, nil
+}
+
+// visit offers the endpoint's due messages, up to room of them, and appends
+// the claims of those it leases.
+func (s *memStore) visit(id string, p store.MessageClaimParams, room int, claims []store.Claim) []store.Claim {
+	st := s.sched[id]
+	st.ready = time.Time{}
+	ep, ok := s.endpoint(st.tenant, id)
+	if !ok || !ep.Enabled {
+		return claims // a disabled endpoint is made ready again by EndpointUpdate
+	}
+	leased := s.leased(id)
+	limit := ep.Cap(p.DefaultMaxInFlight)
+	if limit > 0 && leased >= limit {
+		st.blocked = true
+		return claims
+	}
+	if limit > 0 {
+		room = min(room, limit-leased)
+	}
+
+	var candidates []*store.Message
+	if ep.FIFO {
+		if head := s.fifoHead(id); head != nil && waiting(head) && !head.NextAttemptAt.After(p.Now) {
+			candidates = append(candidates, head)
 		}
+	} else {
+		for _, m := range s.waitingByDue(id) {
+			if len(candidates) == room || m.NextAttemptAt.After(p.Now) {
+				break
+			}
+			candidates = append(candidates, m)
+		}
+	}
+	if len(candidates) == 0 {
+		st.ready = s.nextDue(id, ep)
+		return claims
+	}
+
+	n, notBefore := len(candidates), time.Time{}
+	if p.Admit != nil {
+		n, notBefore = p.Admit(cloneEndpoint(ep), len(candidates))
+		n = min(max(n, 0), len(candidates))
+	}
+	st.hold = notBefore
+	if n == 0 && notBefore.IsZero() {
+		if leased > 0 {
+			st.blocked = true
+		} else {
+			st.hold = p.Now.Add(time.Second)
+		}
+	}
+
+	health := s.healthOf(id)
+	for _, m := range candidates[:n] {
 		s.leaseSeq++
 		m.Status = store.StatusDelivering
 		m.NextAttemptAt = p.LeaseUntil
 		m.LeaseToken = s.leaseSeq
 		m.UpdatedAt = p.Now
-		res.Claims = append(res.Claims, store.Claim{
+		leased++
+		claims = append(claims, store.Claim{
 			Message:  cloneMessage(m),
 			Event:    cloneEvent(s.events[m.EventKey]),
 			Endpoint: cloneEndpoint(ep),
+			Health:   health,
 		})
 	}
-	for _, m := range s.messages {
-		if ep, ok := s.endpoints[m.EndpointID]; !ok || !ep.Enabled || !live(m) {
-			continue
-		}
-		if res.NextDue.IsZero() || m.NextAttemptAt.Before(res.NextDue) {
-			res.NextDue = m.NextAttemptAt
-		}
+
+	if st.blocked || (limit > 0 && leased >= limit) {
+		st.blocked = true
+		return claims
 	}
-	return res, nil
+	if t := s.nextDue(id, ep); !t.IsZero() {
+		st.ready = later(later(t, st.hold), p.Now)
+	}
+	return claims
+}
+
+func (s *memStore) healthOf(endpointID string) store.EndpointHealth {
+	if h, ok := s.health[endpointID]; ok {
+		return *h
+	}
+	return store.EndpointHealth{}
 }
 
 func (s *memStore) MessageComplete(ctx context.Context, p store.MessageCompleteParams) error {
@@ -390,15 +599,55 @@ func (s *memStore) MessageComplete(ctx context.Context, p store.MessageCompleteP
 		if _, ok := s.attempts[p.Attempt.ID]; ok {
 			return store.ErrConflict
 		}
+	}
+
+	ep, epExists := s.endpoint(m.TenantID, m.EndpointID)
+	if p.Attempt != nil {
 		s.attempts[p.Attempt.ID] = cloneAttempt(p.Attempt)
 		m.Attempts++
+		if epExists {
+			h, ok := s.health[ep.ID]
+			if !ok {
+				h = &store.EndpointHealth{}
+				s.health[ep.ID] = h
+			}
+			if p.Status == store.StatusSucceeded {
+				h.LastSuccessAt = p.Now
+				h.FailingSince = time.Time{}
+			} else {
+				h.LastFailureAt = p.Now
+				if h.FailingSince.IsZero() {
+					h.FailingSince = p.Now
+				}
+			}
+		}
 	}
-	m.Status = p.Status
+
 	m.LeaseToken = 0
 	m.UpdatedAt = p.Now
-	m.NextAttemptAt = time.Time{}
-	if p.Status == store.StatusFailing || p.Status == store.StatusPending {
+	switch {
+	case !epExists && !p.Status.Final():
+		cancelMessage(m, p.Now)
+	case p.Status.Final():
+		m.Status = p.Status // StatusExhausted puts it on the exhausted list
+		m.NextAttemptAt = time.Time{}
+	case p.Status == store.StatusPending:
+		m.Status = m.WaitingStatus()
 		m.NextAttemptAt = p.NextAttemptAt
+	default:
+		m.Status = p.Status
+		m.NextAttemptAt = p.NextAttemptAt
+	}
+
+	// The endpoint has a free slot again: it is ready when its next message
+	// is due (and Admit's hold is over). A cap lowered meanwhile is checked
+	// by the claim that visits it.
+	if st, ok := s.sched[m.EndpointID]; ok && epExists {
+		st.blocked = false
+		st.ready = time.Time{}
+		if t := s.nextDue(ep.ID, ep); !t.IsZero() {
+			st.ready = later(t, st.hold)
+		}
 	}
 	return nil
 }
@@ -423,6 +672,29 @@ func (s *memStore) AttemptList(ctx context.Context, tenantID string, p store.Att
 	out = out[:min(len(out), store.PageLimit(p.Limit))]
 	for i, a := range out {
 		out[i] = cloneAttempt(a)
+	}
+	return out, nil
+}
+
+func (s *memStore) MessageListExhausted(ctx context.Context, tenantID string, p store.MessageListParams) ([]*store.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*store.Message
+	for _, m := range s.messages {
+		if m.TenantID != tenantID || m.Status != store.StatusExhausted ||
+			(p.EndpointID != "" && m.EndpointID != p.EndpointID) ||
+			(p.Before != "" && m.ID >= p.Before) {
+			continue
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b *store.Message) int { return cmp.Compare(b.ID, a.ID) })
+	out = out[:min(len(out), store.PageLimit(p.Limit))]
+	for i, m := range out {
+		out[i] = cloneMessage(m)
 	}
 	return out, nil
 }

@@ -27,6 +27,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,6 +57,9 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		eventCases,
 		claimCases,
 		completeCases,
+		policyCases,
+		healthCases,
+		exhaustedCases,
 		attemptCases,
 		contextCases,
 	} {
@@ -140,6 +144,10 @@ func newEndpoint(tenant, id string) *store.Endpoint {
 		Headers:     map[string]string{"X-Custom": "1", "X-Other": "two"},
 		Metadata:    map[string]string{"owner": "team-a"},
 		Enabled:     true,
+		// RateLimit and RateBurst are only kept by stores; MaxInFlight and
+		// FIFO change claiming and are set by the cases that need them.
+		RateLimit: 12.5,
+		RateBurst: 20,
 		Secrets: []store.Secret{
 			{Value: "whsec_Y3VycmVudC1zZWNyZXQ=", CreatedAt: t0.Add(time.Hour)},
 			{
@@ -158,6 +166,27 @@ func (f *fixture) createEndpoint(tenant, id string) *store.Endpoint {
 	f.t.Helper()
 	e := newEndpoint(tenant, id)
 	require.NoError(f.t, f.s.EndpointCreate(f.ctx, e), "EndpointCreate(%s, %s)", tenant, id)
+	return e
+}
+
+// createEndpointWith stores newEndpoint(tenant, id) changed by edit and
+// returns it.
+func (f *fixture) createEndpointWith(tenant, id string, edit func(e *store.Endpoint)) *store.Endpoint {
+	f.t.Helper()
+	e := newEndpoint(tenant, id)
+	edit(e)
+	require.NoError(f.t, f.s.EndpointCreate(f.ctx, e), "EndpointCreate(%s, %s)", tenant, id)
+	return e
+}
+
+// updateEndpoint reads the stored endpoint, changes it with edit and stores
+// it at now; it returns the endpoint as stored.
+func (f *fixture) updateEndpoint(tenant, id string, now time.Time, edit func(e *store.Endpoint)) *store.Endpoint {
+	f.t.Helper()
+	e, err := f.s.EndpointGet(f.ctx, tenant, id)
+	require.NoError(f.t, err, "EndpointGet(%s, %s)", tenant, id)
+	edit(e)
+	require.NoError(f.t, f.s.EndpointUpdate(f.ctx, e, now), "EndpointUpdate(%s, %s)", tenant, id)
 	return e
 }
 
@@ -227,15 +256,91 @@ func (f *fixture) publish(tenant, id, key string, now time.Time, msgs ...msg) (*
 	return ev, out
 }
 
-// claim calls MessageClaim and fails the test on error.
+// claim calls MessageClaim without a cap or Admit and fails the test on error.
 func (f *fixture) claim(now, leaseUntil time.Time, limit int) store.MessageClaimResult {
 	f.t.Helper()
-	res, err := f.s.MessageClaim(f.ctx, store.MessageClaimParams{Now: now, LeaseUntil: leaseUntil, Limit: limit})
-	require.NoError(f.t, err, "MessageClaim(now=%s)", now)
+	return f.claimWith(store.MessageClaimParams{Now: now, LeaseUntil: leaseUntil, Limit: limit})
+}
+
+// claimWith calls MessageClaim with p and fails the test on error.
+func (f *fixture) claimWith(p store.MessageClaimParams) store.MessageClaimResult {
+	f.t.Helper()
+	res, err := f.s.MessageClaim(f.ctx, p)
+	require.NoError(f.t, err, "MessageClaim(now=%s)", p.Now)
 	for i, c := range res.Claims {
 		require.NotNil(f.t, c.Message, "claim %d has no message", i)
+		require.Equal(f.t, store.StatusDelivering, c.Message.Status, "claim %d", i)
 	}
 	return res
+}
+
+// claimsFor returns the IDs of the messages claimed for endpoint, sorted.
+func claimsFor(res store.MessageClaimResult, endpoint string) []string {
+	var ids []string
+	for _, c := range res.Claims {
+		if c.Message.EndpointID == endpoint {
+			ids = append(ids, c.Message.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// requireNoSpin asserts that res.NextDue does not ask for another claim at
+// now or before: nothing claimable is left at now.
+func requireNoSpin(t *testing.T, res store.MessageClaimResult, now time.Time, msgAndArgs ...any) {
+	t.Helper()
+	require.True(t, res.NextDue.IsZero() || res.NextDue.After(now),
+		"NextDue %s is not after now %s: a dispatcher would claim again at once (%s)",
+		res.NextDue, now, fmt.Sprint(msgAndArgs...))
+}
+
+// admitCall is one call of an Admit function.
+type admitCall struct {
+	ep   *store.Endpoint
+	want int
+}
+
+// admitLog records the calls of the Admit functions it makes. Stores may call
+// Admit from any goroutine, so it locks.
+type admitLog struct {
+	mu    sync.Mutex
+	calls []admitCall
+}
+
+// admit returns an Admit function that records its calls and accepts n of
+// the offered messages (all of them when n < 0) with notBefore.
+func (l *admitLog) admit(n int, notBefore time.Time) func(ep *store.Endpoint, want int) (int, time.Time) {
+	return func(ep *store.Endpoint, want int) (int, time.Time) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.calls = append(l.calls, admitCall{ep: ep, want: want})
+		if n < 0 {
+			return want, notBefore
+		}
+		return n, notBefore
+	}
+}
+
+// take returns the calls recorded since the last take.
+func (l *admitLog) take() []admitCall {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	calls := l.calls
+	l.calls = nil
+	return calls
+}
+
+// wants returns the want of each recorded call for endpoint, and clears
+// every recorded call.
+func (l *admitLog) wants(endpoint string) []int {
+	var out []int
+	for _, c := range l.take() {
+		if c.ep.ID == endpoint {
+			out = append(out, c.want)
+		}
+	}
+	return out
 }
 
 // claimIDs returns the IDs of claimed messages, sorted.
@@ -273,6 +378,24 @@ func (f *fixture) getMessage(tenant, id string) *store.Message {
 func (f *fixture) complete(p store.MessageCompleteParams) {
 	f.t.Helper()
 	require.NoError(f.t, f.s.MessageComplete(f.ctx, p), "MessageComplete(%s, %s)", p.MessageID, p.Status)
+}
+
+// finish completes claim c with status at now. When attID is not empty it
+// records an attempt with that ID (numbered after the message's attempts);
+// next is the NextAttemptAt of StatusFailing and StatusPending.
+func (f *fixture) finish(c store.Claim, status store.MessageStatus, attID string, now, next time.Time) {
+	f.t.Helper()
+	p := store.MessageCompleteParams{
+		MessageID: c.Message.ID, LeaseToken: c.Message.LeaseToken,
+		Status: status, NextAttemptAt: next, Now: now,
+	}
+	if attID != "" {
+		p.Attempt = newAttempt(attID, c, c.Message.Attempts+1, now.Add(-time.Millisecond))
+		if status == store.StatusSucceeded {
+			p.Attempt.StatusCode, p.Attempt.ErrorClass, p.Attempt.Error = 200, store.ErrorNone, ""
+		}
+	}
+	f.complete(p)
 }
 
 // newAttempt returns an attempt of the claimed message with every field set.
@@ -400,6 +523,7 @@ func normEndpoint(e *store.Endpoint) *store.Endpoint {
 	}
 	c := *e
 	c.EventTypes = normSlice(c.EventTypes)
+	c.RetrySchedule = normSlice(c.RetrySchedule)
 	c.Labels = normMap(c.Labels)
 	c.Headers = normMap(c.Headers)
 	c.Metadata = normMap(c.Metadata)
@@ -449,6 +573,19 @@ func normAttempt(a *store.Attempt) *store.Attempt {
 	return &c
 }
 
+func normHealth(h store.EndpointHealth) store.EndpointHealth {
+	return store.EndpointHealth{
+		LastSuccessAt: normTime(h.LastSuccessAt),
+		LastFailureAt: normTime(h.LastFailureAt),
+		FailingSince:  normTime(h.FailingSince),
+	}
+}
+
+func requireHealth(t *testing.T, want, got store.EndpointHealth, msgAndArgs ...any) {
+	t.Helper()
+	require.Equal(t, normHealth(want), normHealth(got), msgAndArgs...)
+}
+
 func requireEventType(t *testing.T, want, got *store.EventType, msgAndArgs ...any) {
 	t.Helper()
 	require.NotNil(t, got, msgAndArgs...)
@@ -467,10 +604,17 @@ func requireEvent(t *testing.T, want, got *store.Event, msgAndArgs ...any) {
 	require.Equal(t, normEvent(want), normEvent(got), msgAndArgs...)
 }
 
+// requireMessage asserts that got is want. A want without a Seq (built by
+// the suite rather than read from the store) matches any Seq: the store
+// assigns it, and need not write it back into EventInsert's arguments.
 func requireMessage(t *testing.T, want, got *store.Message, msgAndArgs ...any) {
 	t.Helper()
 	require.NotNil(t, got, msgAndArgs...)
-	require.Equal(t, normMessage(want), normMessage(got), msgAndArgs...)
+	w := normMessage(want)
+	if w.Seq == 0 {
+		w.Seq = got.Seq
+	}
+	require.Equal(t, w, normMessage(got), msgAndArgs...)
 }
 
 func requireAttempt(t *testing.T, want, got *store.Attempt, msgAndArgs ...any) {

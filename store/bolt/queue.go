@@ -1,0 +1,365 @@
+package bolt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/hooksmith/webhook/store"
+)
+
+// The delivery queue is kept per endpoint, so that a claim's cost depends on
+// how many endpoints have work, never on how deep one endpoint's backlog is:
+//
+//	queue   endpoint \0 seq       → message ID   every live message, in publish order
+//	due     endpoint \0 time msg  → nil          waiting messages, by due time
+//	leases  time msg              → nil          leased messages, by lease end
+//	ready   time endpoint         → nil          endpoints that may have work at time
+//	epstate endpoint              → JSON epState leased count, hold, health
+//
+// A message is in exactly one of due (waiting) and leases (delivering) while
+// live, and in queue until it is final. An endpoint is in ready at most once,
+// at the time its state records.
+
+// epState is the store's per-endpoint scheduling state.
+type epState struct {
+	TenantID string `json:"tenant_id"`
+	// FIFO mirrors the endpoint's flag, refreshed on every visit and update.
+	FIFO bool `json:"fifo,omitempty"`
+	// Leased counts the endpoint's messages under a lease.
+	Leased int `json:"leased,omitempty"`
+	// Hold is set by Admit: not visited before then.
+	Hold time.Time `json:"hold,omitzero"`
+	// Blocked: at its cap (or held by Admit) until a leased message ends.
+	Blocked bool `json:"blocked,omitempty"`
+	// Ready is the endpoint's key time in the ready bucket; zero if absent.
+	Ready  time.Time            `json:"ready,omitzero"`
+	Health store.EndpointHealth `json:"health"`
+}
+
+// qtx wraps a write transaction with the queue buckets and caches the
+// endpoint states it touches; flush writes them back.
+type qtx struct {
+	tx                                     *bbolt.Tx
+	msgs, queue, due, leases, ready, state *bbolt.Bucket
+	states                                 map[string]*epState // nil value: no state
+	dirty                                  map[string]bool
+}
+
+func newQtx(tx *bbolt.Tx) *qtx {
+	return &qtx{
+		tx: tx, msgs: tx.Bucket(bucketMessages), queue: tx.Bucket(bucketQueue),
+		due: tx.Bucket(bucketDue), leases: tx.Bucket(bucketLeases),
+		ready: tx.Bucket(bucketReady), state: tx.Bucket(bucketEpState),
+		states: map[string]*epState{}, dirty: map[string]bool{},
+	}
+}
+
+// getState returns the endpoint's state, nil if it has none. A state that
+// cannot be decoded is rebuilt empty: it only steers scheduling.
+func (q *qtx) getState(endpointID string) *epState {
+	if st, ok := q.states[endpointID]; ok {
+		return st
+	}
+	var st *epState
+	if v := q.state.Get([]byte(endpointID)); v != nil {
+		st = new(epState)
+		if json.Unmarshal(v, st) != nil {
+			st = &epState{}
+		}
+	}
+	q.states[endpointID] = st
+	return st
+}
+
+// stateFor returns the endpoint's state, creating it for a new endpoint.
+func (q *qtx) stateFor(tenantID, endpointID string) *epState {
+	st := q.getState(endpointID)
+	if st == nil {
+		st = &epState{TenantID: tenantID}
+		var ep *store.Endpoint
+		if getJSON(q.tx.Bucket(bucketEndpoints), tenantKey(tenantID, endpointID), &ep) == nil {
+			st.FIFO = ep.FIFO
+		}
+		q.states[endpointID] = st
+		q.dirty[endpointID] = true
+	}
+	return st
+}
+
+func (q *qtx) touch(endpointID string) { q.dirty[endpointID] = true }
+
+// dropState removes the endpoint's state and its ready entry.
+func (q *qtx) dropState(endpointID string) error {
+	if st := q.getState(endpointID); st != nil {
+		if err := q.setReady(endpointID, st, time.Time{}); err != nil {
+			return err
+		}
+	}
+	q.states[endpointID] = nil
+	delete(q.dirty, endpointID)
+	return q.state.Delete([]byte(endpointID))
+}
+
+func (q *qtx) flush() error {
+	for id := range q.dirty {
+		st := q.states[id]
+		if st == nil {
+			continue
+		}
+		if err := putJSON(q.state, []byte(id), st); err != nil {
+			return err
+		}
+	}
+	clear(q.dirty)
+	return nil
+}
+
+// setReady moves the endpoint in the ready bucket to t (out when t is zero).
+func (q *qtx) setReady(endpointID string, st *epState, t time.Time) error {
+	if st.Ready.Equal(t) {
+		return nil
+	}
+	q.touch(endpointID)
+	if !st.Ready.IsZero() {
+		if err := q.ready.Delete(timeKey(st.Ready, endpointID)); err != nil {
+			return err
+		}
+	}
+	st.Ready = t
+	if t.IsZero() {
+		return nil
+	}
+	return q.ready.Put(timeKey(t, endpointID), nil)
+}
+
+// offer makes the endpoint ready by t unless it is blocked or already ready
+// sooner; the hold still applies.
+func (q *qtx) offer(endpointID string, st *epState, t time.Time) error {
+	if st.Blocked {
+		return nil
+	}
+	t = later(t, st.Hold)
+	if !st.Ready.IsZero() && !t.Before(st.Ready) {
+		return nil
+	}
+	return q.setReady(endpointID, st, t)
+}
+
+// reschedule recomputes when the endpoint may next have work: its next due
+// message (for FIFO, its head if that waits), not before its hold nor floor.
+// capacity is its cap when known (0: unknown or none).
+func (q *qtx) reschedule(endpointID string, st *epState, capacity int, floor time.Time) error {
+	if capacity > 0 && st.Leased >= capacity {
+		st.Blocked = true
+		q.touch(endpointID)
+	}
+	var t time.Time
+	if !st.Blocked {
+		var err error
+		if t, err = q.nextDue(endpointID, st.FIFO); err != nil {
+			return err
+		}
+		if !t.IsZero() {
+			t = later(later(t, st.Hold), floor)
+		}
+	}
+	return q.setReady(endpointID, st, t)
+}
+
+// nextDue is when the endpoint's next message is due: its earliest waiting
+// message, or for FIFO its head, if the head waits (zero otherwise).
+func (q *qtx) nextDue(endpointID string, fifo bool) (time.Time, error) {
+	if !fifo {
+		prefix := tenantPrefix(endpointID)
+		k, _ := q.due.Cursor().Seek(prefix)
+		if k == nil || !bytes.HasPrefix(k, prefix) || len(k) < len(prefix)+8 {
+			return time.Time{}, nil
+		}
+		return keyTime(k[len(prefix):]), nil
+	}
+	m, _, err := q.head(endpointID)
+	if err != nil || m == nil || m.Status == store.StatusDelivering {
+		return time.Time{}, err
+	}
+	return m.NextAttemptAt, nil
+}
+
+// head returns a FIFO endpoint's oldest live message and its queue key; a
+// head whose record is missing is dropped from the queue, one that cannot be
+// decoded is returned as a corruptError.
+func (q *qtx) head(endpointID string) (*store.Message, []byte, error) {
+	prefix := tenantPrefix(endpointID)
+	c := q.queue.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Seek(prefix) {
+		var m *store.Message
+		err := getJSON(q.msgs, v, &m)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if err := q.queue.Delete(k); err != nil {
+				return nil, nil, err
+			}
+			continue
+		case err != nil:
+			return nil, bytes.Clone(k), &corruptError{err}
+		}
+		return m, bytes.Clone(k), nil
+	}
+	return nil, nil, nil
+}
+
+// index adds the message to the due or leases bucket per its state.
+func (q *qtx) index(m *store.Message) error {
+	switch {
+	case m.Status.Final() || m.NextAttemptAt.IsZero():
+		return nil
+	case m.Status == store.StatusDelivering:
+		return q.leases.Put(timeKey(m.NextAttemptAt, m.ID), nil)
+	default:
+		return q.due.Put(dueKey(m.EndpointID, m.NextAttemptAt, m.ID), nil)
+	}
+}
+
+// unindex removes the message from the due or leases bucket.
+func (q *qtx) unindex(m *store.Message) error {
+	switch {
+	case m.Status.Final() || m.NextAttemptAt.IsZero():
+		return nil
+	case m.Status == store.StatusDelivering:
+		return q.leases.Delete(timeKey(m.NextAttemptAt, m.ID))
+	default:
+		return q.due.Delete(dueKey(m.EndpointID, m.NextAttemptAt, m.ID))
+	}
+}
+
+// move changes a live message's state and due time, keeping the indexes
+// in step, and stores it. Final states leave the queue.
+func (q *qtx) move(m *store.Message, status store.MessageStatus, next time.Time, now time.Time) error {
+	if err := q.unindex(m); err != nil {
+		return err
+	}
+	m.Status, m.NextAttemptAt, m.UpdatedAt = status, next, now
+	if status != store.StatusDelivering {
+		m.LeaseToken = 0
+	}
+	if status.Final() {
+		m.NextAttemptAt = time.Time{}
+		if err := q.queue.Delete(queueKey(m.EndpointID, m.Seq)); err != nil {
+			return err
+		}
+	}
+	if err := q.index(m); err != nil {
+		return err
+	}
+	return putJSON(q.msgs, []byte(m.ID), m)
+}
+
+// endpointExists reports whether the message's endpoint is still stored.
+func (q *qtx) endpointExists(m *store.Message) bool {
+	return q.tx.Bucket(bucketEndpoints).Get(tenantKey(m.TenantID, m.EndpointID)) != nil
+}
+
+// endLease frees a leased message's slot at its endpoint: it may be
+// offered more again.
+func (q *qtx) endLease(m *store.Message, now time.Time) error {
+	st := q.getState(m.EndpointID)
+	if st == nil {
+		return nil
+	}
+	st.Leased = max(st.Leased-1, 0)
+	st.Blocked = false
+	q.touch(m.EndpointID)
+	return q.reschedule(m.EndpointID, st, 0, time.Time{})
+}
+
+// releaseExpired puts the messages whose lease ended by now back in their
+// endpoint's queue, due now and their attempt uncounted; messages of a
+// deleted endpoint are cancelled.
+func (q *qtx) releaseExpired(now time.Time) error {
+	var keys [][]byte
+	c := q.leases.Cursor()
+	for k, _ := c.First(); k != nil && len(keys) < maxSweep && keyTime(k).Compare(now) <= 0; k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		var m *store.Message
+		if err := getJSON(q.msgs, k[8:], &m); err != nil || m.Status != store.StatusDelivering ||
+			!bytes.Equal(k, timeKey(m.NextAttemptAt, m.ID)) {
+			// Missing, undecodable or stale: nothing is leased under this key.
+			if err := q.leases.Delete(k); err != nil {
+				return err
+			}
+			continue
+		}
+		status, next := m.WaitingStatus(), now
+		if !q.endpointExists(m) {
+			status, next = store.StatusCancelled, time.Time{}
+		}
+		if err := q.move(m, status, next, now); err != nil {
+			return err
+		}
+		if err := q.endLease(m, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxSweep bounds how many expired leases one claim releases.
+const maxSweep = 1024
+
+// nextWake is the earliest ready time or lease end; zero if neither.
+func (q *qtx) nextWake() time.Time {
+	var t time.Time
+	if k, _ := q.ready.Cursor().First(); k != nil {
+		t = keyTime(k)
+	}
+	if k, _ := q.leases.Cursor().First(); k != nil {
+		if lt := keyTime(k); t.IsZero() || lt.Before(t) {
+			t = lt
+		}
+	}
+	return t
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// timeKey is 8 bytes of Unix nanoseconds then id: keys sort by time.
+func timeKey(t time.Time, id string) []byte {
+	k := make([]byte, 8, 8+len(id))
+	binary.BigEndian.PutUint64(k, unixNano(t))
+	return append(k, id...)
+}
+
+func keyTime(k []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC()
+}
+
+func unixNano(t time.Time) uint64 {
+	if n := t.UnixNano(); n > 0 {
+		return uint64(n)
+	}
+	return 0
+}
+
+func dueKey(endpointID string, t time.Time, msgID string) []byte {
+	k := make([]byte, 0, len(endpointID)+9+len(msgID))
+	k = append(append(k, endpointID...), 0)
+	k = binary.BigEndian.AppendUint64(k, unixNano(t))
+	return append(k, msgID...)
+}
+
+func queueKey(endpointID string, seq uint64) []byte {
+	k := make([]byte, 0, len(endpointID)+9)
+	k = append(append(k, endpointID...), 0)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
