@@ -184,8 +184,9 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claim) {
 	}
 	p := d.outcome(c, number, started, sent, res)
 	change := d.breaker.Record(ep.ID, res.OK(), p.Now)
-	d.complete(c, p)
-	d.report(c, p, res, change)
+	if d.complete(c, p) {
+		d.report(c, p, res, change)
+	}
 	switch {
 	case res.Err == nil && res.StatusCode == http.StatusGone:
 		d.disableEndpoint(ep, "the endpoint answered 410 Gone")
@@ -374,8 +375,9 @@ func (d *Dispatcher) release(c store.Claim) {
 
 // complete records an outcome. It runs even during shutdown, bounded by
 // storeWriteTimeout; if it fails, the lease expires and the message is
-// delivered again, which at-least-once permits.
-func (d *Dispatcher) complete(c store.Claim, p store.MessageCompleteParams) {
+// delivered again, which at-least-once permits. It reports whether the
+// outcome was recorded.
+func (d *Dispatcher) complete(c store.Claim, p store.MessageCompleteParams) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), storeWriteTimeout)
 	defer cancel()
 	err := d.store.MessageComplete(ctx, p)
@@ -392,4 +394,5 @@ func (d *Dispatcher) complete(c store.Claim, p store.MessageCompleteParams) {
 			slog.String("message_id", c.Message.ID), slog.String("endpoint_id", c.Message.EndpointID),
 			slog.Any("error", err))
 	}
+	return err == nil
 }

@@ -61,9 +61,11 @@ type Store interface {
 	// ID; ErrNotFound otherwise) if its stored UpdatedAt still equals
 	// e.UpdatedAt, that is if nobody changed it since e was read; otherwise
 	// ErrConflict and nothing is written. On success it sets e.UpdatedAt to
-	// NextVersion(stored UpdatedAt, now), so two updates never share one. The endpoint's waiting messages are looked at again by the next
-	// claim (its policy may have changed). When it goes from disabled to
-	// enabled, its health's FailingSince is cleared: a new window starts.
+	// NextVersion(stored UpdatedAt, now), so two updates never share one.
+	// The endpoint's waiting messages are looked at again by the next claim
+	// (its policy may have changed): an earlier Admit's notBefore and a
+	// block at the cap are lifted. When it goes from disabled to enabled,
+	// its health's FailingSince is cleared: a new window starts.
 	EndpointUpdate(ctx context.Context, e *Endpoint, now time.Time) error
 	// EndpointDelete removes the endpoint and cancels its live messages
 	// (pending or failing). A message leased at that moment keeps its lease:

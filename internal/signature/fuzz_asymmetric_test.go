@@ -33,7 +33,8 @@ var (
 // only its documented errors, and accepts exactly when public is asymSigner's
 // public key and one of the first MaxAsymmetricSignatures well-formed "v1a"
 // entries of webhook-signature is asymSigner's signature (which is
-// deterministic, so any other accepted entry would be a forgery). It also
+// deterministic, so any other accepted entry would be a forgery), or the
+// same for asymOther's key and signature. It also
 // checks that Verify dispatches whpk_ keys to it, and that
 // AppendAsymmetricSignature agrees with an independent signer.
 //
@@ -68,6 +69,7 @@ func FuzzAsymmetricVerify(f *testing.F) {
 	f.Add("whpk_$", "msg_ünïcødé", "+1614265330", "v1a,x $ v2,y", []byte{0, 0xff, '.', ' '})
 
 	signerPub := []byte(asymSigner.priv.Public().(ed25519.PublicKey))
+	otherPub := []byte(asymOther.priv.Public().(ed25519.PublicKey))
 	signerPubB64 := base64.StdEncoding.EncodeToString(signerPub)
 	strict := base64.StdEncoding.Strict()
 	hmacKey, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(specSecret, signature.Prefix))
@@ -80,12 +82,13 @@ func FuzzAsymmetricVerify(f *testing.F) {
 		public = strings.ReplaceAll(public, "$", signerPubB64)
 		tsInt, tsErr := strconv.ParseInt(ts, 10, 64)
 
-		var want string
+		var want, wantOther string
 		if tsErr == nil {
+			wantOther = oracleAsymmetricSignature(asymOther.priv, id, tsInt, body)
 			want = oracleAsymmetricSignature(asymSigner.priv, id, tsInt, body)
 			sig = strings.NewReplacer(
 				"$", want,
-				"#", oracleAsymmetricSignature(asymOther.priv, id, tsInt, body),
+				"#", wantOther,
 				"@", oracleSignature(hmacKey, id, tsInt, body),
 			).Replace(sig)
 			if got := string(signature.AppendAsymmetricSignature(nil, signer, id, tsInt, body)); got != want {
@@ -122,13 +125,16 @@ func FuzzAsymmetricVerify(f *testing.F) {
 
 		// The oracle's reading of the key: optional whpk_, no other prefix,
 		// standard base64 of 32 bytes.
-		keyOK, isSigner := false, false
+		keyOK, isSigner, isOther := false, false, false
 		if !strings.HasPrefix(public, signature.Prefix) && !strings.HasPrefix(public, signature.SigningKeyPrefix) {
 			raw, derr := base64.StdEncoding.DecodeString(strings.TrimPrefix(public, signature.PublicKeyPrefix))
 			keyOK = derr == nil && len(raw) == ed25519.PublicKeySize
 			// Bytes, not text: lenient base64 lets a key be spelled with
 			// non-zero padding bits, which is still the same key.
 			isSigner = keyOK && bytes.Equal(raw, signerPub)
+			// The "#" placeholder signs with asymOther: under asymOther's
+			// key that signature is genuine.
+			isOther = keyOK && bytes.Equal(raw, otherPub)
 		}
 
 		inWindow := tsErr == nil && tsInt >= fuzzNow.Unix()-300 && tsInt <= fuzzNow.Unix()+300
@@ -136,7 +142,7 @@ func FuzzAsymmetricVerify(f *testing.F) {
 
 		// present: want is among the first MaxAsymmetricSignatures entries
 		// that are "v1a," and the canonical base64 of 64 bytes.
-		present, counted := false, 0
+		present, presentOther, counted := false, false, 0
 		for _, e := range strings.Split(sig, " ") {
 			s, ok := strings.CutPrefix(e, "v1a,")
 			if !ok || len(s) != 88 {
@@ -151,12 +157,15 @@ func FuzzAsymmetricVerify(f *testing.F) {
 			if want != "" && e == want {
 				present = true
 			}
+			if wantOther != "" && e == wantOther {
+				presentOther = true
+			}
 		}
 
 		switch {
 		case err == nil && !wellFormed:
 			t.Fatalf("accepted a request that should fail before signature checks")
-		case err == nil && !(isSigner && present):
+		case err == nil && !(isSigner && present) && !(isOther && presentOther):
 			t.Fatalf("accepted signature header %q under key %q, which lacks %q from the signer", sig, public, want)
 		case err != nil && wellFormed && isSigner && present:
 			t.Fatalf("rejected a header containing the correct signature: %v", err)

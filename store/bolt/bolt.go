@@ -305,6 +305,9 @@ func (s *Store) EndpointUpdate(ctx context.Context, e *store.Endpoint, now time.
 		if !old.Enabled && e.Enabled {
 			st.Health.FailingSince = time.Time{}
 		}
+		// The policy may have changed: whatever the old one held back is
+		// looked at again by the next claim.
+		st.Hold, st.Blocked = time.Time{}, false
 		q.touch(e.ID)
 		if err := q.offer(e.ID, st, now); err != nil {
 			return err
@@ -450,7 +453,9 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 			return err
 		}
 		q := newQtx(tx)
-		for _, m := range p.Messages {
+		for _, orig := range p.Messages {
+			m := new(store.Message)
+			*m = *orig // this function may run twice: its input must not change
 			if !q.endpointExists(m) {
 				// Deleted since the publish routed to it: cancelled at once,
 				// as its delete would have.

@@ -202,3 +202,41 @@ func TestOpen_refuses_a_file_of_the_first_layout(t *testing.T) {
 		require.NoError(t, s.Close())
 	}
 }
+
+func TestClaim_rebuilds_an_unreadable_endpoint_state_without_spinning(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	msgs := seed(t, s, "acme", "ep_1", "evk_1", 3)
+	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("endpoint_state")).Put([]byte("ep_1"), []byte("{not json"))
+	}))
+	res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, res.Claims, len(msgs), "the endpoint's messages are still claimed")
+	res, err = s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+	require.NoError(t, err)
+	require.Empty(t, res.Claims)
+	require.True(t, res.NextDue.After(t0), "NextDue %s would make the scheduler spin", res.NextDue)
+}
+
+func TestClaim_frees_the_slot_of_a_leased_message_whose_record_was_lost(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	msgs := seed(t, s, "acme", "ep_1", "evk_1", 2)
+	claim := func(now time.Time) store.MessageClaimResult {
+		res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 10, DefaultMaxInFlight: 1})
+		require.NoError(t, err)
+		return res
+	}
+	res := claim(t0)
+	require.Len(t, res.Claims, 1)
+	lost := res.Claims[0].Message.ID
+	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("messages")).Delete([]byte(lost))
+	}))
+	later := t0.Add(2 * time.Minute) // the lost message's lease has ended
+	res = claim(later)
+	require.Len(t, res.Claims, 1, "the cap of 1 is free again")
+	require.NotEqual(t, lost, res.Claims[0].Message.ID)
+	require.Contains(t, []string{msgs[0].ID, msgs[1].ID}, res.Claims[0].Message.ID)
+}

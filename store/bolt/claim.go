@@ -90,9 +90,18 @@ type claimer struct {
 // the ready bucket.
 func (cl *claimer) visit(rk []byte) error {
 	endpointID := string(rk[8:])
+	// Out of line first, whatever the state says, so a state that
+	// disagrees with the ready bucket cannot make claims spin.
+	if err := cl.ready.Delete(rk); err != nil {
+		return err
+	}
 	st := cl.getState(endpointID)
 	if st == nil {
-		return cl.ready.Delete(rk) // orphan entry
+		return nil // orphan entry
+	}
+	if st.Ready.Equal(keyTime(rk)) {
+		st.Ready = time.Time{}
+		cl.touch(endpointID)
 	}
 	if err := cl.setReady(endpointID, st, time.Time{}); err != nil {
 		return err

@@ -60,7 +60,9 @@ func newQtx(tx *bbolt.Tx) *qtx {
 }
 
 // getState returns the endpoint's state, nil if it has none. A state that
-// cannot be decoded is rebuilt empty: it only steers scheduling.
+// cannot be decoded is rebuilt from the endpoint's oldest live message: it
+// only steers scheduling (its leased count restarts at 0, which at worst
+// lets the endpoint exceed its cap once).
 func (q *qtx) getState(endpointID string) *epState {
 	if st, ok := q.states[endpointID]; ok {
 		return st
@@ -70,6 +72,10 @@ func (q *qtx) getState(endpointID string) *epState {
 		st = new(epState)
 		if json.Unmarshal(v, st) != nil {
 			st = &epState{}
+			if m, _, err := q.head(endpointID); err == nil && m != nil {
+				st.TenantID = m.TenantID
+			}
+			q.dirty[endpointID] = true
 		}
 	}
 	q.states[endpointID] = st
@@ -199,7 +205,8 @@ func (q *qtx) head(endpointID string) (*store.Message, []byte, error) {
 		var m *store.Message
 		err := getJSON(q.msgs, v, &m)
 		switch {
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound) || (err == nil && m.Status.Final()):
+			// Dangling: nothing live is queued under this key.
 			if err := q.queue.Delete(k); err != nil {
 				return nil, nil, err
 			}
@@ -218,7 +225,9 @@ func (q *qtx) index(m *store.Message) error {
 	case m.Status.Final() || m.NextAttemptAt.IsZero():
 		return nil
 	case m.Status == store.StatusDelivering:
-		return q.leases.Put(timeKey(m.NextAttemptAt, m.ID), nil)
+		// The value names the endpoint, to free its slot even if the
+		// message record is lost.
+		return q.leases.Put(timeKey(m.NextAttemptAt, m.ID), []byte(m.EndpointID))
 	default:
 		return q.due.Put(dueKey(m.EndpointID, m.NextAttemptAt, m.ID), nil)
 	}
@@ -280,18 +289,24 @@ func (q *qtx) endLease(m *store.Message, now time.Time) error {
 // endpoint's queue, due now and their attempt uncounted; messages of a
 // deleted endpoint are cancelled.
 func (q *qtx) releaseExpired(now time.Time) error {
-	var keys [][]byte
+	var keys, eps [][]byte
 	c := q.leases.Cursor()
-	for k, _ := c.First(); k != nil && len(keys) < maxSweep && keyTime(k).Compare(now) <= 0; k, _ = c.Next() {
-		keys = append(keys, bytes.Clone(k))
+	for k, v := c.First(); k != nil && len(keys) < maxSweep && keyTime(k).Compare(now) <= 0; k, v = c.Next() {
+		keys, eps = append(keys, bytes.Clone(k)), append(eps, bytes.Clone(v))
 	}
-	for _, k := range keys {
+	for i, k := range keys {
 		var m *store.Message
-		if err := getJSON(q.msgs, k[8:], &m); err != nil || m.Status != store.StatusDelivering ||
-			!bytes.Equal(k, timeKey(m.NextAttemptAt, m.ID)) {
-			// Missing, undecodable or stale: nothing is leased under this key.
+		err := getJSON(q.msgs, k[8:], &m)
+		if err != nil || m.Status != store.StatusDelivering || !bytes.Equal(k, timeKey(m.NextAttemptAt, m.ID)) {
+			// Nothing is leased under this key any more.
 			if err := q.leases.Delete(k); err != nil {
 				return err
+			}
+			if err != nil && len(eps[i]) > 0 {
+				// The record is lost or unreadable: free its slot.
+				if err := q.endLease(&store.Message{EndpointID: string(eps[i])}, now); err != nil {
+					return err
+				}
 			}
 			continue
 		}

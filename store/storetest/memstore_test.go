@@ -257,8 +257,9 @@ func (s *memStore) EndpointUpdate(ctx context.Context, e *store.Endpoint, now ti
 		}
 	}
 	s.endpoints[e.ID] = cloneEndpoint(e)
-	if st, ok := s.sched[e.ID]; ok && !st.blocked {
-		st.ready = minReady(st.ready, later(now, st.hold))
+	if st, ok := s.sched[e.ID]; ok {
+		st.hold, st.blocked = time.Time{}, false
+		st.ready = minReady(st.ready, now)
 	}
 	return nil
 }

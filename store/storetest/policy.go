@@ -204,12 +204,11 @@ var policyCases = []testCase{
 		require.True(t, res.NextDue.After(t0) && !res.NextDue.After(hold),
 			"NextDue %s: the endpoint is held until %s", res.NextDue, hold)
 
-		// Neither a completion, a publish nor an update lets it in before
-		// notBefore.
+		// Neither a completion nor a publish lets it in before notBefore
+		// (an update does: see an_update_lifts_a_hold_and_a_block).
 		now := t0.Add(time.Second)
 		f.finish(res.Claims[0], store.StatusSucceeded, "att_0001", now, time.Time{})
 		f.publish(tenantA, "evt_0002", "evk_0002", now, msg{id: "msg_0004", endpoint: "ep_0001", due: now})
-		f.updateEndpoint(tenantA, "ep_0001", now, func(e *store.Endpoint) { e.Description = "updated" })
 		res = f.claimWith(store.MessageClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 10, Admit: log.admit(-1, time.Time{})})
 		require.Empty(t, res.Claims, "held until %s", hold)
 		require.Empty(t, log.take(), "not offered before notBefore")
@@ -252,6 +251,25 @@ var policyCases = []testCase{
 			require.Equal(t, 1, w, "ep_0002: what is left of Limit")
 		}
 	}},
+	{"MessageClaim/an_update_lifts_a_hold_and_a_block", func(t *testing.T, f *fixture) {
+		f.createEndpoint(tenantA, "ep_0001")
+		due := f.publishDue(tenantA, "evt_0001", "ep_0001", "msg_%04d", 1, 3, t0.Add(-time.Minute))
+		var log admitLog
+		// Held for a year (a tiny rate limit, say): the host changes the
+		// endpoint, and the next claim looks again.
+		res := f.claimWith(store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10,
+			Admit: log.admit(0, t0.Add(365*24*time.Hour))})
+		require.Empty(t, res.Claims)
+		now := t0.Add(time.Second)
+		f.updateEndpoint(tenantA, "ep_0001", now, func(e *store.Endpoint) { e.RateLimit = 0 })
+		res = f.claimWith(store.MessageClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 10, DefaultMaxInFlight: 1})
+		require.Equal(t, []string{due[0]}, claimIDs(res), "the hold was lifted")
+		// Blocked at a cap of 1; raising the cap lets the rest go at once.
+		require.Empty(t, f.claimWith(store.MessageClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 10, DefaultMaxInFlight: 1}).Claims)
+		f.updateEndpoint(tenantA, "ep_0001", now, func(e *store.Endpoint) { e.MaxInFlight = 5 })
+		res = f.claimWith(store.MessageClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 10, DefaultMaxInFlight: 1})
+		require.ElementsMatch(t, due[1:], claimIDs(res), "the raised cap applies before any lease ends")
+	}},
 	{"MessageClaim/an_endpoint_Admit_refuses_without_a_time_waits_for_a_completion", func(t *testing.T, f *fixture) {
 		f.createEndpoint(tenantA, "ep_0001")
 		due := f.publishDue(tenantA, "evt_0001", "ep_0001", "msg_%04d", 1, 3, t0.Add(-time.Minute))
@@ -263,9 +281,8 @@ var policyCases = []testCase{
 		require.Empty(t, res.Claims, "refused")
 		require.NotEmpty(t, log.take(), "Admit was not called")
 		requireTime(t, lease, res.NextDue, "only the lease end can bring work")
-		// Neither a publish nor an update offers it again.
+		// A publish does not offer it again.
 		f.publish(tenantA, "evt_0002", "evk_0002", t0.Add(time.Second), msg{id: "msg_0004", endpoint: "ep_0001"})
-		f.updateEndpoint(tenantA, "ep_0001", t0.Add(time.Second), func(e *store.Endpoint) { e.Description = "updated" })
 		for _, now := range []time.Time{t0.Add(time.Second), t0.Add(30 * time.Second)} {
 			res = f.claimWith(store.MessageClaimParams{Now: now, LeaseUntil: lease, Limit: 10, Admit: log.admit(-1, time.Time{})})
 			require.Empty(t, res.Claims, "waiting for a completion (at %s)", now)
