@@ -225,13 +225,14 @@ func TestFIFO_publish_order_under_retries(t *testing.T) {
 }
 
 // fairnessRun publishes backlog messages to an endpoint that never answers
-// (RequestTimeout 5 s, no breaker: the worst case), then a steady stream
+// (RequestTimeout 5 s, no breaker: the worst case; perEndpoint is
+// Config.MaxInFlightPerEndpoint, 0 for the default), then a steady stream
 // to 100 healthy endpoints for 5 virtual seconds, and returns the healthy
 // endpoints' delivery rate and publish-to-receipt latencies.
-func fairnessRun(t *testing.T, backlog int) (rate float64, p50, p99 time.Duration) {
+func fairnessRun(t *testing.T, backlog, perEndpoint int) (rate float64, p50, p99 time.Duration) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newVRig(t, webhook.Config{RequestTimeout: 5 * time.Second, CircuitBreakerThreshold: -1,
-			RetrySchedule: []time.Duration{0, time.Second}}, true)
+			RetrySchedule: []time.Duration{0, time.Second}, MaxInFlightPerEndpoint: perEndpoint}, true)
 		defer r.close()
 		registerTypes(t, r.d, "t.e")
 		r.respond("/hang", func(*http.Request, int) int { return 0 })
@@ -295,10 +296,15 @@ func TestFairness_a_timing_out_backlog_does_not_slow_healthy_endpoints(t *testin
 	if testing.Short() {
 		t.Skip("publishes 11,000 messages")
 	}
-	baseRate, base50, base99 := fairnessRun(t, 0)
-	rate, p50, p99 := fairnessRun(t, 10000)
+	baseRate, base50, base99 := fairnessRun(t, 0, 0)
+	rate, p50, p99 := fairnessRun(t, 10000, 0)
+	// The same with the per-endpoint cap lifted: the failing endpoint takes
+	// every worker, which shows what the cap (and this test) guards.
+	uncappedRate, uncapped50, uncapped99 := fairnessRun(t, 10000, 1000)
 	t.Logf("healthy endpoints, no failing endpoint:      %.0f msg/s, p50 %s, p99 %s", baseRate, base50, base99)
 	t.Logf("healthy endpoints, 10,000 timing out beside: %.0f msg/s, p50 %s, p99 %s (%.0f%% of the rate)", rate, p50, p99, 100*rate/baseRate)
+	t.Logf("the same with the per-endpoint cap lifted:   %.0f msg/s, p50 %s, p99 %s", uncappedRate, uncapped50, uncapped99)
 	require.GreaterOrEqual(t, rate, 0.8*baseRate, "healthy delivery rate with the failing backlog")
 	require.LessOrEqual(t, p99, base99+100*time.Millisecond, "healthy p99 grew with the failing backlog")
+	require.Greater(t, uncapped99, time.Second, "without the cap the failing endpoint should have held the healthy ones back")
 }

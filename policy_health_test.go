@@ -189,19 +189,26 @@ func (l phLogs) count(substr string) int {
 	return n
 }
 
+// phBreakerRig is a rig whose breaker opens after 3 failures for 10 s,
+// with 20 retries a second apart and hooks recorded. Close it.
+func phBreakerRig(t *testing.T) (*vrig, *phRec) {
+	rec := &phRec{}
+	r := newVRig(t, webhook.Config{
+		CircuitBreakerThreshold: 3, CircuitBreakerCooldown: 10 * time.Second,
+		RetrySchedule: phRepeat(20, time.Second), Hooks: rec.hooks(),
+	}, true)
+	registerTypes(t, r.d, "t.e")
+	return r, rec
+}
+
 // Three consecutive failures open the circuit: nothing goes out for the
 // 10 s cool-down, then one probe; it fails, so the circuit opens for 20 s;
 // the next probe succeeds and closes it, and the backlog drains. The
 // pauses spend no attempts.
 func TestBreaker_opens_probes_doubles_its_pause_and_closes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rec := &phRec{}
-		r := newVRig(t, webhook.Config{
-			CircuitBreakerThreshold: 3, CircuitBreakerCooldown: 10 * time.Second,
-			RetrySchedule: phRepeat(20, time.Second), Hooks: rec.hooks(),
-		}, true)
+		r, rec := phBreakerRig(t)
 		defer r.close()
-		registerTypes(t, r.d, "t.e")
 		r.respond("/cb", func(_ *http.Request, n int) int {
 			if n <= 4 {
 				return http.StatusInternalServerError
@@ -326,13 +333,8 @@ func TestBreaker_opens_probes_doubles_its_pause_and_closes(t *testing.T) {
 // out, and during the doubled pause after it fails, nothing else goes.
 func TestBreaker_lets_a_single_probe_through_a_full_backlog(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rec := &phRec{}
-		r := newVRig(t, webhook.Config{
-			CircuitBreakerThreshold: 3, CircuitBreakerCooldown: 10 * time.Second,
-			RetrySchedule: phRepeat(20, time.Second), Hooks: rec.hooks(),
-		}, true)
+		r, rec := phBreakerRig(t)
 		defer r.close()
-		registerTypes(t, r.d, "t.e")
 		var failing sync.Map
 		failing.Store("on", true)
 		r.respond("/cb", func(*http.Request, int) int {
