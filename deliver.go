@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -249,6 +250,10 @@ func (d *Dispatcher) report(c store.Claim, p store.MessageCompleteParams, res de
 }
 
 func (d *Dispatcher) newRequest(ctx context.Context, ep *store.Endpoint, ev *store.Event) (*http.Request, error) {
+	ep, err := d.opened(ep)
+	if err != nil {
+		return nil, err
+	}
 	req, err := http.NewRequestWithContext(ctx, ep.Method, ep.URL, bytes.NewReader(ev.Payload))
 	if err != nil {
 		return nil, err
@@ -262,11 +267,7 @@ func (d *Dispatcher) newRequest(ctx context.Context, ep *store.Endpoint, ev *sto
 	h.Set("User-Agent", userAgent)
 	h.Set("Webhook-Id", ev.ID)
 	h.Set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
-	secrets, err := d.openSecrets(ep)
-	if err != nil {
-		return nil, err
-	}
-	sig, err := signatureHeader(secrets, ev.ID, ts, ev.Payload, time.Now())
+	sig, err := signatureHeader(ep.Secrets, ev.ID, ts, ev.Payload, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +280,7 @@ func (d *Dispatcher) outcome(c store.Claim, number int, started time.Time, sent 
 	msg, ep := c.Message, c.Endpoint
 	att := &store.Attempt{
 		ID: ids.New("att"), TenantID: msg.TenantID, MessageID: msg.ID, EndpointID: msg.EndpointID,
-		EventID: msg.EventID, Number: number, Trigger: store.TriggerScheduled,
+		EventID: msg.EventID, Number: number, Trigger: cmp.Or(msg.Trigger, store.TriggerScheduled),
 		StartedAt: started, Duration: res.Duration, URL: ep.URL,
 		RequestHeaders: delivery.Redact(sent), StatusCode: res.StatusCode,
 		ResponseHeaders: delivery.Redact(res.Header), ResponseBody: res.Body,
@@ -292,7 +293,8 @@ func (d *Dispatcher) outcome(c store.Claim, number int, started time.Time, sent 
 	}
 	now := time.Now().UTC()
 	p := store.MessageCompleteParams{MessageID: msg.ID, LeaseToken: msg.LeaseToken, Attempt: att, Now: now}
-	p.Status, p.NextAttemptAt = d.nextStep(ep, number, res, now)
+	// A reopened message starts its schedule again.
+	p.Status, p.NextAttemptAt = d.nextStep(ep, number-msg.RetryBase, res, now)
 	d.log.Debug("webhook: attempt finished",
 		slog.String("tenant_id", msg.TenantID), slog.String("endpoint_id", msg.EndpointID),
 		slog.String("event_id", msg.EventID), slog.String("message_id", msg.ID),
@@ -387,11 +389,11 @@ func (d *Dispatcher) complete(c store.Claim, p store.MessageCompleteParams) bool
 		// been held at its in-flight cap.
 		d.signalWake()
 	case errors.Is(err, store.ErrLeaseLost):
-		d.log.Info("webhook: lease lost before the outcome was recorded",
-			slog.String("message_id", c.Message.ID), slog.String("endpoint_id", c.Message.EndpointID))
+		d.log.Info("webhook: lease lost before the outcome was recorded", slog.String("tenant_id", c.Message.TenantID),
+			slog.String("endpoint_id", c.Message.EndpointID), slog.String("message_id", c.Message.ID))
 	default:
-		d.log.Error("webhook: recording a delivery outcome failed",
-			slog.String("message_id", c.Message.ID), slog.String("endpoint_id", c.Message.EndpointID),
+		d.log.Error("webhook: recording a delivery outcome failed", slog.String("tenant_id", c.Message.TenantID),
+			slog.String("endpoint_id", c.Message.EndpointID), slog.String("message_id", c.Message.ID),
 			slog.Any("error", err))
 	}
 	return err == nil

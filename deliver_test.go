@@ -186,7 +186,7 @@ func TestDelivery_failure_classes(t *testing.T) {
 		res, err := tn.SendTo(ctx, ep.ID, webhook.Event{Type: "order.created", Payload: []byte(`{}`)})
 		require.NoError(t, err)
 		waitStatus(t, tn, res.Messages[0].MessageID, webhook.StatusExhausted)
-		atts, err := tn.ListAttempts(ctx, webhook.AttemptQuery{MessageID: res.Messages[0].MessageID})
+		atts, err := tn.ListAttempts(ctx, webhook.AttemptQuery{MessageID: res.Messages[0].MessageID, WithBodies: true})
 		require.NoError(t, err)
 		require.Len(t, atts.Items, 1, c.url)
 		a := atts.Items[0]

@@ -115,6 +115,18 @@ type Config struct {
 	// Hooks observe delivery; see Hooks for the calling contract.
 	Hooks *Hooks
 
+	// Retention is how long events, their messages and attempts and the
+	// endpoints' stats are kept after publish, unless the tenant sets its
+	// own (Tenant.SetRetention). A message still pending or retrying is
+	// never deleted. Defaults to DefaultRetention (30 days); between
+	// MinRetention and MaxRetention.
+	Retention time.Duration
+	// PurgeInterval is how often the started dispatcher purges what is
+	// past its retention (and it purges once at Start). Defaults to
+	// DefaultPurgeInterval, at least MinPurgeInterval; negative never purges
+	// (call Dispatcher.Purge yourself).
+	PurgeInterval time.Duration
+
 	// dial replaces the guarded dialer; tests use it for in-memory
 	// connections under testing/synctest.
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -203,6 +215,18 @@ func (c *Config) withDefaults() (Config, error) {
 	if cfg.AutoDisableAfter == 0 {
 		cfg.AutoDisableAfter = defaultAutoDisable
 	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if err := validRetention("Config.Retention", cfg.Retention); err != nil {
+		return cfg, err
+	}
+	if cfg.PurgeInterval == 0 {
+		cfg.PurgeInterval = DefaultPurgeInterval
+	}
+	if cfg.PurgeInterval > 0 && cfg.PurgeInterval < MinPurgeInterval {
+		return cfg, invalid("Config.PurgeInterval", "must be at least %v, or negative to purge only on demand", MinPurgeInterval)
+	}
 	return cfg, nil
 }
 
@@ -223,8 +247,9 @@ type Dispatcher struct {
 	hooks        chan func(*Hooks) // nil without Config.Hooks
 	droppedHooks atomic.Uint64
 
-	wake  chan struct{} // a publish made messages due
-	freed chan struct{} // a worker finished while all were busy
+	wake       chan struct{} // a publish made messages due
+	freed      chan struct{} // a worker finished while all were busy
+	recoveries chan struct{} // a recovery job was created
 
 	mu       sync.Mutex
 	state    int                // stateNew, stateRunning, stateDone
@@ -284,16 +309,17 @@ func New(st store.Store, cfg *Config) (*Dispatcher, error) {
 		dial = c.dial
 	}
 	d := &Dispatcher{
-		store:   st,
-		cfg:     c,
-		log:     c.Logger,
-		client:  delivery.NewClient(dial, proxy),
-		guard:   guard,
-		keys:    keys,
-		limits:  ratelimit.New(),
-		breaker: breaker.New(c.CircuitBreakerThreshold, c.CircuitBreakerCooldown, maxBreakerCoolFactor*c.CircuitBreakerCooldown),
-		wake:    make(chan struct{}, 1),
-		freed:   make(chan struct{}, 1),
+		store:      st,
+		cfg:        c,
+		log:        c.Logger,
+		client:     delivery.NewClient(dial, proxy),
+		guard:      guard,
+		keys:       keys,
+		limits:     ratelimit.New(),
+		breaker:    breaker.New(c.CircuitBreakerThreshold, c.CircuitBreakerCooldown, maxBreakerCoolFactor*c.CircuitBreakerCooldown),
+		wake:       make(chan struct{}, 1),
+		freed:      make(chan struct{}, 1),
+		recoveries: make(chan struct{}, 1),
 	}
 	if c.Hooks != nil {
 		d.hooks = make(chan func(*Hooks), HookQueueSize)
@@ -329,8 +355,13 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	if d.hooks != nil {
 		go d.runHooks(d.hooks)
 	}
-	d.wg.Add(1)
+	d.wg.Add(2)
 	go d.schedule(runCtx)
+	go d.runRecoveries(runCtx)
+	if d.cfg.PurgeInterval > 0 {
+		d.wg.Add(1)
+		go d.runPurge(runCtx)
+	}
 	d.warnUnsealed()
 	return nil
 }
@@ -592,8 +623,8 @@ func (t *Tenant) ListEndpoints(ctx context.Context, opts ListOptions) (Page[*End
 	if err != nil {
 		return Page[*Endpoint]{}, err
 	}
-	for _, r := range recs {
-		if r.Secrets, err = t.d.openSecrets(r); err != nil {
+	for i, r := range recs {
+		if recs[i], err = t.d.opened(r); err != nil {
 			return Page[*Endpoint]{}, err
 		}
 	}
@@ -657,7 +688,7 @@ func (t *Tenant) modifyEndpoint(ctx context.Context, id string, change func(*sto
 		if err != nil {
 			return nil, notFound(err, "endpoint", id)
 		}
-		if rec.Secrets, err = t.d.openSecrets(rec); err != nil {
+		if rec, err = t.d.opened(rec); err != nil {
 			return nil, err
 		}
 		if !change(rec) {
@@ -781,14 +812,24 @@ func (t *Tenant) SendTo(ctx context.Context, endpointID string, ev Event) (*Publ
 	if err != nil {
 		return nil, err
 	}
-	ep, err := t.d.store.EndpointGet(ctx, t.id, endpointID)
+	ep, err := t.enabledEndpoint(ctx, endpointID)
 	if err != nil {
-		return nil, notFound(err, "endpoint", endpointID)
-	}
-	if !ep.Enabled {
-		return nil, fmt.Errorf("%w: %q", ErrEndpointDisabled, endpointID)
+		return nil, err
 	}
 	return t.insert(ctx, rec, []*store.Endpoint{ep})
+}
+
+// enabledEndpoint returns the stored endpoint, ErrNotFound or
+// ErrEndpointDisabled.
+func (t *Tenant) enabledEndpoint(ctx context.Context, id string) (*store.Endpoint, error) {
+	ep, err := t.d.store.EndpointGet(ctx, t.id, id)
+	if err != nil {
+		return nil, notFound(err, "endpoint", id)
+	}
+	if !ep.Enabled {
+		return nil, fmt.Errorf("%w: %q", ErrEndpointDisabled, id)
+	}
+	return ep, nil
 }
 
 // prepare validates ev, fills its defaults and returns its store record.
@@ -863,58 +904,6 @@ func (t *Tenant) insert(ctx context.Context, ev *store.Event, targets []*store.E
 	}
 	stored := eventFromStore(res.Event)
 	return &PublishResult{EventID: stored.ID, Messages: stored.Messages, Duplicate: res.Duplicate}, nil
-}
-
-// GetEvent returns the latest event the tenant published under id, with its
-// payload and messages, or ErrNotFound.
-func (t *Tenant) GetEvent(ctx context.Context, id string) (*PublishedEvent, error) {
-	if err := t.check(); err != nil {
-		return nil, err
-	}
-	ev, err := t.d.store.EventGet(ctx, t.id, id)
-	if err != nil {
-		return nil, notFound(err, "event", id)
-	}
-	return eventFromStore(ev), nil
-}
-
-// GetMessage returns the message or ErrNotFound.
-func (t *Tenant) GetMessage(ctx context.Context, id string) (*Message, error) {
-	if err := t.check(); err != nil {
-		return nil, err
-	}
-	m, err := t.d.store.MessageGet(ctx, t.id, id)
-	if err != nil {
-		return nil, notFound(err, "message", id)
-	}
-	return messageFromStore(m), nil
-}
-
-// AttemptQuery filters ListAttempts.
-type AttemptQuery struct {
-	// MessageID keeps only that message's attempts, if set.
-	MessageID string
-	// EndpointID keeps only that endpoint's attempts, if set.
-	EndpointID string
-	ListOptions
-}
-
-// ListAttempts pages through the tenant's delivery attempts, newest first.
-func (t *Tenant) ListAttempts(ctx context.Context, q AttemptQuery) (Page[*Attempt], error) {
-	if err := t.check(); err != nil {
-		return Page[*Attempt]{}, err
-	}
-	p, err := q.storeParams()
-	if err != nil {
-		return Page[*Attempt]{}, err
-	}
-	recs, err := t.d.store.AttemptList(ctx, t.id, store.AttemptListParams{
-		MessageID: q.MessageID, EndpointID: q.EndpointID, Before: p.After, Limit: p.Limit,
-	})
-	if err != nil {
-		return Page[*Attempt]{}, err
-	}
-	return page(recs, p.Limit, func(a *Attempt) *Attempt { return a }, func(a *Attempt) string { return a.ID }), nil
 }
 
 // ExhaustedQuery filters ListExhaustedMessages.

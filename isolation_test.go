@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -25,7 +26,10 @@ var isoBuckets = []string{"endpoints", "messages", "events", "attempts"}
 
 // isoRawBuckets are snapshotted byte for byte around every foreign call.
 var isoRawBuckets = []string{"endpoints", "messages", "events", "attempts", "idempotency", "queue",
-	"due_by_endpoint", "leases", "ready", "endpoint_state", "exhausted", "exhausted_endpoint"}
+	"due_by_endpoint", "leases", "ready", "endpoint_state", "exhausted", "exhausted_endpoint",
+	"event_messages", "tenant_events", "endpoint_messages", "attempt_bodies",
+	"attempts_by_tenant", "attempts_by_class", "attempts_by_endpoint", "attempts_by_event", "attempts_by_message",
+	"stats", "stats_by_tenant", "tenants", "recoveries", "recoveries_open"}
 
 // isoEndpointView is what must stay byte-for-byte the same on tenant A's
 // endpoints: the host's params, the secret, the disabled reason and the
@@ -145,7 +149,7 @@ func TestTenant_isolation_every_method(t *testing.T) {
 	attsA, err := a.ListAttempts(ctx, webhook.AttemptQuery{MessageID: msgA, ListOptions: webhook.ListOptions{Limit: 1}})
 	require.NoError(t, err)
 	require.Len(t, attsA.Items, 1, "A's message should have one recorded attempt")
-	require.NotEmpty(t, attsA.Next, "a full page of A's attempts has a cursor")
+	require.Empty(t, attsA.Next, "the page holds the message's only attempt: nothing follows")
 	epsA, err := a.ListEndpoints(ctx, webhook.ListOptions{Limit: 1})
 	require.NoError(t, err)
 	require.Len(t, epsA.Items, 1)
@@ -155,7 +159,48 @@ func TestTenant_isolation_every_method(t *testing.T) {
 	attA := attsA.Items[0].ID
 	// A cursor built from A's own attempt and endpoint IDs, as B might forge.
 	attCursor := base64.RawURLEncoding.EncodeToString([]byte(attA))
+	// A genuine cursor into A's attempts (A has two: msgA's and deadA's).
+	attsAll, err := a.ListAttempts(ctx, webhook.AttemptQuery{ListOptions: webhook.ListOptions{Limit: 1}})
+	require.NoError(t, err)
+	require.NotEmpty(t, attsAll.Next, "a full page of A's attempts has a cursor")
+	attNext := attsAll.Next
 	epCursor := base64.RawURLEncoding.EncodeToString([]byte(ep1.ID))
+	// Every AttemptQuery filter, each matching at least one of A's attempts.
+	window := func(q webhook.AttemptQuery) webhook.AttemptQuery {
+		q.Since, q.Until = attsA.Items[0].StartedAt.Add(-time.Minute), time.Now().Add(time.Minute)
+		return q
+	}
+	attFilters := []webhook.AttemptQuery{
+		{EventID: evA},
+		{EventID: evA, EndpointID: ep1.ID},
+		{MessageStatus: webhook.StatusFailing},
+		{MessageStatus: webhook.StatusExhausted, EndpointID: ep3.ID},
+		{StatusClass: webhook.Status5xx},
+		{StatusClass: webhook.Status5xx, MessageStatus: webhook.StatusFailing, EventID: evA},
+		window(webhook.AttemptQuery{}),
+		window(webhook.AttemptQuery{EndpointID: ep1.ID, StatusClass: webhook.Status5xx}),
+		{Since: attsA.Items[0].StartedAt.Add(-time.Minute)},
+		{Until: time.Now().Add(time.Minute), WithBodies: true},
+	}
+	for _, q := range attFilters {
+		p, err := a.ListAttempts(ctx, q)
+		require.NoError(t, err)
+		require.NotEmpty(t, p.Items, "A's own filter %+v finds nothing: B's empty answer would prove nothing", q)
+	}
+	// A recovery job of A's, finished before the snapshot (it has nothing
+	// to retry), and a retention of A's own.
+	recA, err := a.RecoverEndpoint(ctx, ep1.ID, time.Now().Add(time.Hour))
+	require.NoError(t, err)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		r, err := a.GetRecovery(ctx, recA.ID)
+		require.NoError(t, err)
+		if r.Done {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "A's recovery job never finished")
+	}
+	const retentionA = 72 * time.Hour
+	require.NoError(t, a.SetRetention(ctx, retentionA))
 
 	deliveries := len(rcv.All())
 	counts := map[string]int{}
@@ -274,13 +319,67 @@ func TestTenant_isolation_every_method(t *testing.T) {
 				{EndpointID: ep1.ID},
 				{MessageID: msgA, EndpointID: ep1.ID},
 				{},
-				{ListOptions: webhook.ListOptions{Cursor: attsA.Next}},
-				{MessageID: msgA, ListOptions: webhook.ListOptions{Cursor: attCursor, Limit: 1}},
+				{ListOptions: webhook.ListOptions{Cursor: attNext}},
+				{MessageID: msgA, ListOptions: webhook.ListOptions{Cursor: attNext, Limit: 1}},
+				{EndpointID: ep1.ID, ListOptions: webhook.ListOptions{Cursor: attNext}},
+				{EventID: evA, ListOptions: webhook.ListOptions{Cursor: attNext}},
 			} {
 				p, err := b.ListAttempts(ctx, q)
 				requireEmpty(t, len(p.Items), err, "ListAttempts")
 				require.Empty(t, p.Next)
 			}
+			// A cursor forged from A's attempt ID is refused as a cursor,
+			// for A as for B: the answer says nothing about whose it is.
+			forged := webhook.AttemptQuery{MessageID: msgA, ListOptions: webhook.ListOptions{Cursor: attCursor, Limit: 1}}
+			_, errB := b.ListAttempts(ctx, forged)
+			_, errA := a.ListAttempts(ctx, forged)
+			require.True(t, isValidation(errB, "cursor"), "B's forged cursor: %v", errB)
+			require.Error(t, errA)
+			require.Equal(t, errA.Error(), errB.Error())
+			for _, q := range attFilters {
+				p, err := b.ListAttempts(ctx, q)
+				requireEmpty(t, len(p.Items), err, fmt.Sprintf("ListAttempts %+v", q))
+				require.Empty(t, p.Next)
+			}
+		},
+		"GetAttempt": func(t *testing.T) {
+			isoRequireNotFound(t, func(id string) error { _, err := b.GetAttempt(ctx, id); return err }, attA)
+		},
+		"GetMessageDetail": func(t *testing.T) {
+			for _, id := range []string{msgA, deadA} {
+				isoRequireNotFound(t, func(id string) error { _, err := b.GetMessageDetail(ctx, id); return err }, id)
+			}
+		},
+		"EndpointStats": func(t *testing.T) {
+			for _, id := range []string{ep1.ID, ep2.ID, ep3.ID} {
+				isoRequireNotFound(t, func(id string) error { _, err := b.EndpointStats(ctx, id, time.Time{}, time.Time{}); return err }, id)
+			}
+		},
+		"RetryMessage": func(t *testing.T) {
+			// A's failing message and A's dead letter: either, retried, would
+			// reach A's receiver.
+			for _, id := range []string{msgA, deadA} {
+				isoRequireNotFound(t, func(id string) error { return b.RetryMessage(ctx, id) }, id)
+			}
+		},
+		"ReplayEvent": func(t *testing.T) {
+			for _, opts := range []webhook.ReplayOptions{{}, {Rematch: true}} {
+				isoRequireNotFound(t, func(id string) error { _, err := b.ReplayEvent(ctx, id, opts); return err }, evA)
+			}
+		},
+		"RecoverEndpoint": func(t *testing.T) {
+			// The disabled one too: ErrEndpointDisabled would confirm it exists.
+			for _, id := range []string{ep1.ID, ep2.ID, ep3.ID} {
+				isoRequireNotFound(t, func(id string) error { _, err := b.RecoverEndpoint(ctx, id, time.Time{}); return err }, id)
+			}
+		},
+		"ReplayExhausted": func(t *testing.T) {
+			for _, id := range []string{ep3.ID, ep1.ID, ep2.ID} {
+				isoRequireNotFound(t, func(id string) error { _, err := b.ReplayExhausted(ctx, id); return err }, id)
+			}
+		},
+		"GetRecovery": func(t *testing.T) {
+			isoRequireNotFound(t, func(id string) error { _, err := b.GetRecovery(ctx, id); return err }, recA.ID)
 		},
 	}
 
@@ -297,6 +396,10 @@ func TestTenant_isolation_every_method(t *testing.T) {
 		// under A's event ID is no duplicate and reaches none of A's
 		// endpoints.
 		"Publish": "routes over the caller's endpoints only; checked below",
+		// SetRetention and Retention read and write the handle's own
+		// settings. Checked below: B's setting leaves A's alone.
+		"SetRetention": "sets the caller's own retention; checked below",
+		"Retention":    "reads the caller's own retention; checked below",
 	}
 
 	tenantType := reflect.TypeOf(&webhook.Tenant{})
@@ -364,6 +467,39 @@ func TestTenant_isolation_every_method(t *testing.T) {
 		msg, err := a.GetMessage(ctx, msgA)
 		require.NoError(t, err)
 		require.Equal(t, msgBefore, msg)
+		require.Equal(t, deliveries, len(rcv.All()), "A's receiver got a delivery")
+	})
+
+	t.Run("SetRetention", func(t *testing.T) {
+		require.Equal(t, webhook.DefaultRetention, mustRetention(t, b), "B starts at the default")
+		require.Equal(t, retentionA, mustRetention(t, a))
+		require.NoError(t, b.SetRetention(ctx, 2*time.Hour))
+		require.Equal(t, 2*time.Hour, mustRetention(t, b))
+		require.Equal(t, retentionA, mustRetention(t, a), "B's SetRetention changed A's retention")
+		require.NoError(t, b.SetRetention(ctx, 0))
+		require.Equal(t, webhook.DefaultRetention, mustRetention(t, b))
+		require.Equal(t, retentionA, mustRetention(t, a), "B's reset changed A's retention")
+	})
+
+	t.Run("ReplayExhausted of the whole tenant", func(t *testing.T) {
+		// B's job over its own (empty) dead letters must not touch A's.
+		job, err := b.ReplayExhausted(ctx, "")
+		require.NoError(t, err)
+		for deadline := time.Now().Add(10 * time.Second); !job.Done; time.Sleep(5 * time.Millisecond) {
+			require.True(t, time.Now().Before(deadline), "B's recovery job never finished")
+			job, err = b.GetRecovery(ctx, job.ID)
+			require.NoError(t, err)
+		}
+		require.Zero(t, job.Scanned, "B's job examined A's dead letters")
+		require.Zero(t, job.Retried)
+		m, err := a.GetMessage(ctx, deadA)
+		require.NoError(t, err)
+		require.Equal(t, webhook.StatusExhausted, m.Status)
+		dead, err := a.ListExhaustedMessages(ctx, webhook.ExhaustedQuery{})
+		require.NoError(t, err)
+		require.Len(t, dead.Items, 1, "A's dead letter left the list")
+		_, err = a.GetRecovery(ctx, job.ID)
+		require.ErrorIs(t, err, webhook.ErrNotFound, "A reads B's job")
 		require.Equal(t, deliveries, len(rcv.All()), "A's receiver got a delivery")
 	})
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 
+	"github.com/hooksmith/webhook/internal/delivery"
 	"github.com/hooksmith/webhook/internal/secretbox"
 	"github.com/hooksmith/webhook/store"
 )
@@ -60,8 +62,9 @@ func newKeyring(keys []SecretKey) (*secretbox.Keyring, error) {
 	return ring, nil
 }
 
-// sealed returns a copy of r whose secrets are sealed for storage. Without
-// keys it returns r as it is.
+// sealed returns a copy of r whose secrets, and the values of its custom
+// headers named like credentials (Authorization, X-Api-Key...), are sealed
+// for storage. Without keys it returns r as it is.
 func (d *Dispatcher) sealed(r *store.Endpoint) (*store.Endpoint, error) {
 	if d.keys == nil {
 		return r, nil
@@ -76,50 +79,94 @@ func (d *Dispatcher) sealed(r *store.Endpoint) (*store.Endpoint, error) {
 		s.Value = v
 		out.Secrets[i] = s
 	}
+	if len(r.Headers) > 0 {
+		out.Headers = make(map[string]string, len(r.Headers))
+		for name, v := range r.Headers {
+			if delivery.IsSensitive(name) {
+				var err error
+				if v, err = d.keys.Seal([]byte(v), headerAAD(r, name)); err != nil {
+					return nil, err
+				}
+			}
+			out.Headers[name] = v
+		}
+	}
 	return &out, nil
 }
 
-// openSecrets returns r's secrets with their plain values, in a new slice:
-// records may be shared between goroutines. Values stored before keys were
-// configured are plain already.
-func (d *Dispatcher) openSecrets(r *store.Endpoint) ([]store.Secret, error) {
-	out := make([]store.Secret, len(r.Secrets))
+// opened returns a copy of r with its secrets and sealed header values in
+// clear (records may be shared between goroutines). Values stored before
+// keys were configured are in clear already.
+func (d *Dispatcher) opened(r *store.Endpoint) (*store.Endpoint, error) {
+	out := *r
+	out.Secrets = make([]store.Secret, len(r.Secrets))
 	for i, s := range r.Secrets {
-		out[i] = s
-		if !secretbox.IsSealed(s.Value) {
+		out.Secrets[i] = s
+		var err error
+		if out.Secrets[i].Value, err = d.open(r, s.Value, sealAAD(r)); err != nil {
+			return nil, err
+		}
+	}
+	cloned := false
+	for name, v := range r.Headers {
+		if !delivery.IsSensitive(name) || !secretbox.IsSealed(v) {
 			continue
 		}
-		if d.keys == nil {
-			return nil, fmt.Errorf("%w: endpoint %s (no Config.SecretKeys)", ErrSecretUnavailable, r.ID)
+		if !cloned {
+			out.Headers, cloned = maps.Clone(r.Headers), true
 		}
-		v, err := d.keys.Open(s.Value, sealAAD(r))
-		if err != nil {
-			return nil, fmt.Errorf("%w: endpoint %s: %w", ErrSecretUnavailable, r.ID, err)
+		var err error
+		if out.Headers[name], err = d.open(r, v, headerAAD(r, name)); err != nil {
+			return nil, err
 		}
-		out[i].Value = string(v)
 	}
-	return out, nil
+	return &out, nil
+}
+
+// open returns a stored value in clear.
+func (d *Dispatcher) open(r *store.Endpoint, v, aad string) (string, error) {
+	if !secretbox.IsSealed(v) {
+		return v, nil
+	}
+	if d.keys == nil {
+		return "", fmt.Errorf("%w: endpoint %s (no Config.SecretKeys)", ErrSecretUnavailable, r.ID)
+	}
+	plain, err := d.keys.Open(v, aad)
+	if err != nil {
+		return "", fmt.Errorf("%w: endpoint %s: %w", ErrSecretUnavailable, r.ID, err)
+	}
+	return string(plain), nil
 }
 
 // endpoint converts a freshly read record, opening its secrets.
 func (d *Dispatcher) endpoint(r *store.Endpoint) (*Endpoint, error) {
-	secrets, err := d.openSecrets(r)
+	open, err := d.opened(r)
 	if err != nil {
 		return nil, err
 	}
-	r.Secrets = secrets
-	return endpointFromStore(r), nil
+	return endpointFromStore(open), nil
 }
 
 // sealAAD binds a sealed secret to its tenant and endpoint, so a value
 // copied into another record does not open.
 func sealAAD(r *store.Endpoint) string { return r.TenantID + "\x00" + r.ID }
 
-// needsReseal reports whether a stored endpoint has a secret in clear or
-// sealed under a key other than the current one.
+// headerAAD binds a sealed header value to its endpoint and header name.
+func headerAAD(r *store.Endpoint, name string) string {
+	return sealAAD(r) + "\x00header\x00" + name
+}
+
+// needsReseal reports whether a stored endpoint has a secret or a
+// credential header in clear, or sealed under a key other than the current
+// one.
 func (d *Dispatcher) needsReseal(r *store.Endpoint) bool {
 	for _, s := range r.Secrets {
 		if !secretbox.IsSealed(s.Value) || d.keys.NeedsReseal(s.Value) {
+			return true
+		}
+	}
+	for name, v := range r.Headers {
+		if delivery.IsSensitive(name) && (!secretbox.IsSealed(v) || d.keys.NeedsReseal(v)) {
 			return true
 		}
 	}

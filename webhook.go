@@ -118,7 +118,8 @@ type PublishResult struct {
 	// Messages has one entry per endpoint the event was routed to.
 	Messages []MessageRef
 	// Duplicate is set when the event ID was seen within the idempotency
-	// window; the result is then the original one and nothing was written.
+	// window; nothing was written, and Messages are the stored event's
+	// (those of the first publish, plus any a Rematch replay added).
 	Duplicate bool
 }
 
@@ -128,6 +129,9 @@ type PublishedEvent struct {
 	Event
 	CreatedAt time.Time
 	Messages  []MessageRef
+	// Deliveries are the event's messages in their current state, one per
+	// endpoint, in message ID order; GetEvent fills it.
+	Deliveries []*Message
 }
 
 func eventFromStore(r *store.Event) *PublishedEvent {
@@ -230,7 +234,8 @@ func (o ListOptions) storeParams() (store.ListParams, error) {
 }
 
 // Page is one page of a list. Next is an opaque cursor for the following
-// page, empty on the last page.
+// page, empty on the last page. A filtered list bounds the work of each
+// call, so its pages may be short, even empty, while Next is set.
 type Page[T any] struct {
 	Items []T
 	Next  string

@@ -119,9 +119,90 @@ type Store interface {
 	// letters, kept with their attempts for a later replay), newest first.
 	MessageListExhausted(ctx context.Context, tenantID string, p MessageListParams) ([]*Message, error)
 
-	// AttemptList returns a tenant's attempts, newest first, filtered by p.
-	AttemptList(ctx context.Context, tenantID string, p AttemptListParams) ([]*Attempt, error)
+	// MessageGetMany returns the tenant's messages among ids, in the order
+	// of ids; IDs that do not exist for tenantID are left out.
+	MessageGetMany(ctx context.Context, tenantID string, ids []string) ([]*Message, error)
+	// MessageInsert stores new messages (StatusPending, NextAttemptAt set)
+	// for the tenant's stored event with key p.EventKey, for a replay to
+	// endpoints it was not sent to. A message for an endpoint that already
+	// has one for this event, or that no longer exists, is not written. It
+	// returns the IDs of the messages written; ErrNotFound if the event is
+	// not stored for p.TenantID.
+	MessageInsert(ctx context.Context, p MessageInsertParams) ([]string, error)
+	// MessageRetry makes each of the tenant's messages p.MessageIDs due at
+	// p.Now, its next attempt triggered by p.Trigger, with RetryBase set to
+	// its Attempts so that a full retry schedule follows, in one write. A
+	// waiting message (pending or failing) keeps its place in its
+	// endpoint's queue. A final one (succeeded, exhausted or cancelled) is
+	// reopened: StatusFailing (or StatusPending if it has no attempt), a new
+	// Seq at the back of its endpoint's queue, and off the exhausted list. A
+	// message that is leased, whose endpoint is disabled or deleted, or that
+	// does not exist for the tenant is left alone. The result has one
+	// outcome per ID.
+	MessageRetry(ctx context.Context, p MessageRetryParams) ([]RetryOutcome, error)
+
+	// AttemptGet returns one attempt with its response body; ErrNotFound
+	// unless it exists for tenantID.
+	AttemptGet(ctx context.Context, tenantID, id string) (*Attempt, error)
+	// AttemptList returns a page of a tenant's attempts that match every
+	// filter set in p, newest first: by StartedAt, then by ID, descending.
+	// Response bodies are left out unless p.WithBodies. One call examines
+	// at most MaxAttemptScan candidate attempts, so a page may hold fewer
+	// than p.Limit attempts (even none) and still have a Next; the list is
+	// over when Next is empty. Paging with Next visits every attempt stored
+	// before the first page exactly once, whatever is written meanwhile.
+	// ErrInvalidCursor for a cursor the store did not make.
+	AttemptList(ctx context.Context, tenantID string, p AttemptListParams) (AttemptPage, error)
+
+	// EndpointStats sums the endpoint's attempts whose StartedAt falls in
+	// the whole hours covering [p.Since, p.Until), from hourly rollups kept
+	// by MessageComplete, so its cost grows with the hours asked for, not
+	// with the attempts made. ErrNotFound unless the endpoint exists for
+	// p.TenantID.
+	EndpointStats(ctx context.Context, p EndpointStatsParams) (EndpointStats, error)
+
+	// RecoveryCreate stores a new recovery job; ErrConflict if its ID exists.
+	RecoveryCreate(ctx context.Context, r *Recovery) error
+	// RecoveryGet returns ErrNotFound unless the job exists for tenantID.
+	RecoveryGet(ctx context.Context, tenantID, id string) (*Recovery, error)
+	// RecoveryListUnfinished returns up to MaxPageSize jobs of any tenant
+	// that are not Done, oldest first.
+	RecoveryListUnfinished(ctx context.Context) ([]*Recovery, error)
+	// RecoveryStep examines the job's next up to limit candidates after its
+	// Cursor, retries those that are failing or exhausted as MessageRetry
+	// would with TriggerReplay, and saves the job's progress, all in one
+	// write: a job interrupted at any point resumes after its last step and
+	// retries no message twice. A step that reaches the end marks the job
+	// Done. It returns the updated job; ErrNotFound unless it exists for
+	// tenantID.
+	RecoveryStep(ctx context.Context, tenantID, id string, limit int, now time.Time) (*Recovery, error)
+
+	// TenantSettingsPut creates or replaces a tenant's settings.
+	TenantSettingsPut(ctx context.Context, t *TenantSettings) error
+	// TenantSettingsGet returns ErrNotFound for a tenant without settings.
+	TenantSettingsGet(ctx context.Context, tenantID string) (*TenantSettings, error)
+	// TenantList pages through the IDs of tenants that have stored events
+	// or stats rollups, in ID order after p.After.
+	TenantList(ctx context.Context, p ListParams) ([]string, error)
+	// Purge deletes the tenant's events created before p.Before whose
+	// messages are all final, with their payloads, messages and attempts,
+	// its endpoints' stats rollups for hours that end by p.Before, and its
+	// Done recovery jobs created before p.Before. An event with a live
+	// message is kept whole; a message record that cannot be decoded keeps
+	// its event too. It examines at most p.Limit
+	// events (clamped to [1, MaxPageSize]) after the position p.After, in
+	// creation order, in one write; Next is where to resume, empty when no
+	// event created before p.Before is left to examine. ErrInvalidCursor
+	// for an After the store did not make.
+	Purge(ctx context.Context, p PurgeParams) (PurgeResult, error)
 }
+
+// ErrInvalidCursor: a list cursor that the store did not make.
+var ErrInvalidCursor = errors.New("store: invalid cursor")
+
+// MaxAttemptScan bounds how many candidate attempts one AttemptList call
+// examines, so a filter that matches rarely still costs a bounded read.
+const MaxAttemptScan = 10000
 
 // ListParams pages through a list ordered by key.
 type ListParams struct {
@@ -251,8 +332,10 @@ type Event struct {
 	Labels      map[string]string `json:"labels,omitempty"`
 	OccurredAt  time.Time         `json:"occurred_at"`
 	CreatedAt   time.Time         `json:"created_at"`
-	Messages    []MessageRef      `json:"messages,omitempty"`
-	Payload     []byte            `json:"-"`
+	// Messages lists the event's messages, in message ID order, those added
+	// by MessageInsert included. Stores fill it on read.
+	Messages []MessageRef `json:"-"`
+	Payload  []byte       `json:"-"`
 }
 
 // MessageStatus is the delivery state of a message.
@@ -294,6 +377,13 @@ type Message struct {
 	Seq uint64 `json:"seq,omitempty"`
 	// Attempts counts the HTTP attempts made so far.
 	Attempts int `json:"attempts"`
+	// RetryBase is Attempts when the message was last reopened: the retry
+	// schedule counts the attempts after it.
+	RetryBase int `json:"retry_base,omitempty"`
+	// Trigger is what made the next attempt due: empty for the retry
+	// schedule, else a manual retry or a replay. MessageComplete clears it
+	// when it records an attempt.
+	Trigger Trigger `json:"trigger,omitempty"`
 	// NextAttemptAt is when the message is due; while delivering, when its
 	// lease expires. Zero for final states.
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
@@ -378,6 +468,34 @@ type MessageCompleteParams struct {
 	Now           time.Time
 }
 
+// MessageInsertParams are the arguments of Store.MessageInsert.
+type MessageInsertParams struct {
+	TenantID string
+	EventKey string
+	Messages []*Message
+	Now      time.Time
+}
+
+// MessageRetryParams are the arguments of Store.MessageRetry.
+type MessageRetryParams struct {
+	TenantID   string
+	MessageIDs []string
+	Trigger    Trigger
+	Now        time.Time
+}
+
+// RetryOutcome is what MessageRetry did with one message.
+type RetryOutcome string
+
+// Retry outcomes.
+const (
+	RetryDone             RetryOutcome = "retried"
+	RetryInFlight         RetryOutcome = "in_flight"
+	RetryEndpointDisabled RetryOutcome = "endpoint_disabled"
+	RetryEndpointDeleted  RetryOutcome = "endpoint_deleted"
+	RetryNotFound         RetryOutcome = "not_found"
+)
+
 // MessageListParams pages through Store.MessageListExhausted.
 type MessageListParams struct {
 	// EndpointID, when set, keeps the messages of that endpoint only.
@@ -433,13 +551,139 @@ type Attempt struct {
 	Error             string              `json:"error,omitempty"`
 }
 
-// AttemptListParams filters Store.AttemptList.
+// StatusClass groups attempts by their response status: the hundreds
+// digit of the status code (Class2xx for 200 to 299), or ClassNoResponse.
+type StatusClass uint8
+
+// Status classes. ClassAny matches every attempt in a filter.
+const (
+	ClassAny        StatusClass = 0
+	Class1xx        StatusClass = 1
+	Class2xx        StatusClass = 2
+	Class3xx        StatusClass = 3
+	Class4xx        StatusClass = 4
+	Class5xx        StatusClass = 5
+	ClassNoResponse StatusClass = 10 // no response was received
+)
+
+// ClassOf returns the class of a response status code, ClassNoResponse for
+// a code of 0 (no response) or one outside 100 to 999.
+func ClassOf(code int) StatusClass {
+	if code < 100 || code > 999 {
+		return ClassNoResponse
+	}
+	return StatusClass(code / 100)
+}
+
+// AttemptListParams filters Store.AttemptList; zero fields filter nothing.
 type AttemptListParams struct {
-	// MessageID, when set, keeps the attempts of that message only.
-	MessageID string
-	// EndpointID, when set, keeps the attempts of that endpoint only.
+	MessageID  string
 	EndpointID string
-	// Before is the ID of the last attempt of the previous page.
-	Before string
-	Limit  int
+	EventID    string
+	// MessageStatus keeps the attempts whose message is in that state now.
+	// StatusFailing also matches a message leased for a retry (delivering
+	// with Attempts > 0).
+	MessageStatus MessageStatus
+	StatusClass   StatusClass
+	// Since and Until bound StartedAt: Since <= StartedAt < Until.
+	Since, Until time.Time
+	// Cursor is the Next of the previous page; empty for the first.
+	Cursor     string
+	Limit      int
+	WithBodies bool
+}
+
+// MatchesStatus reports whether a message in status s with attempts made
+// matches the MessageStatus filter want.
+func MatchesStatus(want, s MessageStatus, attempts int) bool {
+	return want == "" || want == s ||
+		(want == StatusFailing && s == StatusDelivering && attempts > 0)
+}
+
+// AttemptPage is one page of Store.AttemptList.
+type AttemptPage struct {
+	Attempts []*Attempt
+	// Next resumes the list after this page; empty when nothing is left.
+	Next string
+}
+
+// EndpointStatsParams are the arguments of Store.EndpointStats.
+type EndpointStatsParams struct {
+	TenantID, EndpointID string
+	// Since and Until bound the hours summed; zero means unbounded.
+	Since, Until time.Time
+}
+
+// EndpointStats is an endpoint's attempts summed over whole hours.
+type EndpointStats struct {
+	// Since and Until are the hour boundaries actually covered.
+	Since, Until time.Time
+	Attempts     int64
+	Successes    int64 // 2xx responses
+	Failures     int64
+	// Latency is the distribution of the attempts' durations.
+	Latency Histogram
+	// Health is the endpoint's health now, whatever the range.
+	Health   EndpointHealth
+	Enabled  bool
+	Disabled string // the endpoint's DisabledReason
+}
+
+// RecoverySource names which messages a recovery job retries.
+type RecoverySource string
+
+// Recovery sources.
+const (
+	// RecoverEndpoint retries the failing and exhausted messages of
+	// Recovery.EndpointID created at or after Recovery.Since.
+	RecoverEndpoint RecoverySource = "endpoint"
+	// RecoverExhausted retries the tenant's exhausted messages (those of
+	// Recovery.EndpointID only, if set).
+	RecoverExhausted RecoverySource = "exhausted"
+)
+
+// Recovery is a resumable background job that retries many messages.
+type Recovery struct {
+	ID         string         `json:"id"`
+	TenantID   string         `json:"tenant_id"`
+	Source     RecoverySource `json:"source"`
+	EndpointID string         `json:"endpoint_id,omitempty"`
+	Since      time.Time      `json:"since,omitzero"`
+	// Cursor is the store's position in the candidates; opaque.
+	Cursor string `json:"cursor,omitempty"`
+	// Scanned counts the candidates examined; of the failing and exhausted
+	// ones, Retried counts those made due and Skipped those that could not
+	// be (leased, or endpoint disabled or deleted).
+	Scanned   int       `json:"scanned"`
+	Retried   int       `json:"retried"`
+	Skipped   int       `json:"skipped"`
+	Done      bool      `json:"done,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// TenantSettings are what the store keeps per tenant.
+type TenantSettings struct {
+	TenantID string `json:"tenant_id"`
+	// Retention overrides the dispatcher's retention when positive.
+	Retention time.Duration `json:"retention,omitempty"`
+	UpdatedAt time.Time     `json:"updated_at"`
+}
+
+// PurgeParams are the arguments of Store.Purge.
+type PurgeParams struct {
+	TenantID string
+	Before   time.Time
+	// After is the Next of the previous call; empty to start.
+	After string
+	Limit int
+}
+
+// PurgeResult counts what one Purge call deleted.
+type PurgeResult struct {
+	Events, Messages, Attempts int
+	// Kept counts the events old enough that were kept for a live message.
+	Kept int
+	// Next resumes the purge; empty when it is complete.
+	Next string
 }

@@ -38,19 +38,39 @@ var (
 	bucketEpState    = []byte("endpoint_state")
 	bucketDead       = []byte("exhausted")          // tenant \0 message ID → endpoint ID
 	bucketDeadByEp   = []byte("exhausted_endpoint") // endpoint ID \0 message ID → nil
-	bucketAttempts   = []byte("attempts")           // tenant \0 attempt ID → JSON
 	bucketDeleting   = []byte("deleting")           // endpoint ID → nil, while its messages are being cancelled
 	bucketMeta       = []byte("meta")               // "format" → formatVersion
+	// The history: see history.go for attempts and stats.
+	bucketEventMsgs     = []byte("event_messages")    // event key \0 message ID → endpoint ID
+	bucketTenantEvents  = []byte("tenant_events")     // tenant \0 time event key → nil
+	bucketEpMsgs        = []byte("endpoint_messages") // endpoint \0 time message ID → nil
+	bucketAttempts      = []byte("attempts")
+	bucketBodies        = []byte("attempt_bodies")
+	bucketAttTenant     = []byte("attempts_by_tenant")
+	bucketAttClass      = []byte("attempts_by_class")
+	bucketAttEndpoint   = []byte("attempts_by_endpoint")
+	bucketAttEvent      = []byte("attempts_by_event")
+	bucketAttMessage    = []byte("attempts_by_message")
+	bucketStats         = []byte("stats")
+	bucketStatsByTenant = []byte("stats_by_tenant")
+	bucketTenants       = []byte("tenants")         // tenant → JSON settings
+	bucketRecoveries    = []byte("recoveries")      // job ID → JSON
+	bucketRecoveriesRun = []byte("recoveries_open") // time job ID → tenant, until done
+	// tenant \0 time job ID → nil, for the purge
+	bucketRecoveriesByTenant = []byte("recoveries_by_tenant")
 
 	allBuckets = [][]byte{bucketEventTypes, bucketEndpoints, bucketEvents, bucketIdem,
 		bucketMessages, bucketQueue, bucketDue, bucketLeases, bucketReady, bucketEpState,
-		bucketDead, bucketDeadByEp, bucketAttempts, bucketDeleting, bucketMeta}
+		bucketDead, bucketDeadByEp, bucketDeleting, bucketMeta,
+		bucketEventMsgs, bucketTenantEvents, bucketEpMsgs, bucketAttempts, bucketBodies,
+		bucketAttTenant, bucketAttClass, bucketAttEndpoint, bucketAttEvent, bucketAttMessage,
+		bucketStats, bucketStatsByTenant, bucketTenants, bucketRecoveries, bucketRecoveriesRun, bucketRecoveriesByTenant}
 )
 
-// formatVersion names the file layout. Version 1 (a global due index) was
-// never released with a migration; Open refuses such a file rather than
-// strand its queued messages.
-const formatVersion = "2"
+// formatVersion names the file layout. Earlier versions (1: a global due
+// index; 2: attempts without indexes) were never released with a
+// migration; Open refuses such a file rather than strand its messages.
+const formatVersion = "3"
 
 // ErrFormat is returned by Open for a file written in another layout.
 var ErrFormat = errors.New("bolt: unsupported file format")
@@ -434,7 +454,7 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 	err = s.c.write(ctx, func(tx *bbolt.Tx) error {
 		events, idem := tx.Bucket(bucketEvents), tx.Bucket(bucketIdem)
 		if k := idem.Get(idemKey); k != nil {
-			orig, err := decodeEvent(events.Get(k))
+			orig, err := readEvent(tx, k)
 			if err != nil {
 				return err
 			}
@@ -452,34 +472,12 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 		if err := idem.Put(idemKey, []byte(ev.Key)); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bucketTenantEvents).Put(append(tenantPrefix(ev.TenantID), timeKey(ev.CreatedAt, ev.Key)...), nil); err != nil {
+			return err
+		}
 		q := newQtx(tx)
-		for _, orig := range p.Messages {
-			m := new(store.Message)
-			*m = *orig // this function may run twice: its input must not change
-			if !q.endpointExists(m) {
-				// Deleted since the publish routed to it: cancelled at once,
-				// as its delete would have.
-				m.Status, m.NextAttemptAt = store.StatusCancelled, time.Time{}
-				if err := putJSON(q.msgs, []byte(m.ID), m); err != nil {
-					return err
-				}
-				continue
-			}
-			seq, err := q.queue.NextSequence()
-			if err != nil {
-				return err
-			}
-			m.Seq = seq
-			if err := putJSON(q.msgs, []byte(m.ID), m); err != nil {
-				return err
-			}
-			if err := q.queue.Put(queueKey(m.EndpointID, seq), []byte(m.ID)); err != nil {
-				return err
-			}
-			if err := q.index(m); err != nil {
-				return err
-			}
-			if err := q.offer(m.EndpointID, q.stateFor(m.TenantID, m.EndpointID), m.NextAttemptAt); err != nil {
+		for _, m := range p.Messages {
+			if err := q.insertMessage(m); err != nil {
 				return err
 			}
 		}
@@ -487,6 +485,67 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 		return q.flush()
 	})
 	return res, err
+}
+
+// insertMessage stores a copy of a new message (the write may run twice:
+// its input must not change) at the back of its endpoint's queue. A message
+// for an endpoint deleted since the publish routed to it is stored
+// cancelled, as its delete would have.
+func (q *qtx) insertMessage(orig *store.Message) error {
+	m := new(store.Message)
+	*m = *orig
+	if err := q.tx.Bucket(bucketEventMsgs).Put(tenantKey(m.EventKey, m.ID), []byte(m.EndpointID)); err != nil {
+		return err
+	}
+	if err := q.tx.Bucket(bucketEpMsgs).Put(append(tenantPrefix(m.EndpointID), timeKey(m.CreatedAt, m.ID)...), nil); err != nil {
+		return err
+	}
+	if !q.endpointExists(m) {
+		m.Status, m.NextAttemptAt = store.StatusCancelled, time.Time{}
+		return putJSON(q.msgs, []byte(m.ID), m)
+	}
+	if err := q.enqueue(m); err != nil {
+		return err
+	}
+	if err := q.index(m); err != nil {
+		return err
+	}
+	if err := putJSON(q.msgs, []byte(m.ID), m); err != nil {
+		return err
+	}
+	return q.offer(m.EndpointID, q.stateFor(m.TenantID, m.EndpointID), m.NextAttemptAt)
+}
+
+// enqueue gives a message the next Seq and puts it at the back of its
+// endpoint's queue.
+func (q *qtx) enqueue(m *store.Message) error {
+	seq, err := q.queue.NextSequence()
+	if err != nil {
+		return err
+	}
+	m.Seq = seq
+	return q.queue.Put(queueKey(m.EndpointID, seq), []byte(m.ID))
+}
+
+// eventMessages lists an event's messages in message ID order.
+func eventMessages(tx *bbolt.Tx, eventKey string) []store.MessageRef {
+	var refs []store.MessageRef
+	prefix := tenantPrefix(eventKey)
+	c := tx.Bucket(bucketEventMsgs).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		refs = append(refs, store.MessageRef{MessageID: string(k[len(prefix):]), EndpointID: string(v)})
+	}
+	return refs
+}
+
+// readEvent decodes the event stored under key, with its messages.
+func readEvent(tx *bbolt.Tx, key []byte) (*store.Event, error) {
+	ev, err := decodeEvent(tx.Bucket(bucketEvents).Get(key))
+	if err != nil {
+		return nil, err
+	}
+	ev.Messages = eventMessages(tx, ev.Key)
+	return ev, nil
 }
 
 // EventGet implements store.Store.
@@ -498,34 +557,65 @@ func (s *Store) EventGet(ctx context.Context, tenantID, id string) (*store.Event
 			return store.ErrNotFound
 		}
 		var err error
-		ev, err = decodeEvent(tx.Bucket(bucketEvents).Get(k))
+		ev, err = readEvent(tx, k)
 		return err
 	})
 	return ev, err
+}
+
+// MessageGetMany implements store.Store.
+func (s *Store) MessageGetMany(ctx context.Context, tenantID string, ids []string) ([]*store.Message, error) {
+	var out []*store.Message
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		out = nil
+		b := tx.Bucket(bucketMessages)
+		for _, id := range ids {
+			var m *store.Message
+			err := getJSON(b, []byte(id), &m)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				continue
+			case err != nil:
+				return err
+			case m.TenantID == tenantID:
+				out = append(out, m)
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // MessageGet implements store.Store.
 func (s *Store) MessageGet(ctx context.Context, tenantID, id string) (*store.Message, error) {
 	var m *store.Message
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		if err := getJSON(tx.Bucket(bucketMessages), []byte(id), &m); err != nil {
-			return err
-		}
-		if m.TenantID != tenantID {
-			m = nil
-			return store.ErrNotFound
-		}
-		return nil
+		var err error
+		m, err = getOwned(tx.Bucket(bucketMessages), []byte(id), tenantID, func(m *store.Message) string { return m.TenantID })
+		return err
 	})
 	return m, err
 }
 
+// getOwned decodes the record under key if it belongs to tenantID, as
+// tenantOf tells; ErrNotFound otherwise.
+func getOwned[T any](b *bbolt.Bucket, key []byte, tenantID string, tenantOf func(*T) string) (*T, error) {
+	var x *T
+	if err := getJSON(b, key, &x); err != nil {
+		return nil, err
+	}
+	if tenantOf(x) != tenantID {
+		return nil, store.ErrNotFound
+	}
+	return x, nil
+}
+
 // MessageComplete implements store.Store.
 func (s *Store) MessageComplete(ctx context.Context, p store.MessageCompleteParams) error {
-	var attVal []byte
+	var att encodedAttempt
 	if p.Attempt != nil {
 		var err error
-		if attVal, err = json.Marshal(p.Attempt); err != nil {
+		if att, err = encodeAttempt(p.Attempt); err != nil {
 			return err
 		}
 	}
@@ -541,7 +631,14 @@ func (s *Store) MessageComplete(ctx context.Context, p store.MessageCompletePara
 		st := q.getState(m.EndpointID)
 		if p.Attempt != nil {
 			m.Attempts++
-			if err := tx.Bucket(bucketAttempts).Put(tenantKey(p.Attempt.TenantID, p.Attempt.ID), attVal); err != nil {
+			m.Trigger = ""
+			if tx.Bucket(bucketAttempts).Get([]byte(p.Attempt.ID)) != nil {
+				return reject(store.ErrConflict)
+			}
+			if err := putAttempt(tx, att); err != nil {
+				return err
+			}
+			if err := recordStats(tx, p.Attempt); err != nil {
 				return err
 			}
 			if st != nil {
@@ -617,11 +714,12 @@ func (s *Store) MessageListExhausted(ctx context.Context, tenantID string, p sto
 // below prefix+before (from the last key when before is empty), while fn
 // returns true.
 func scanBackward(c *bbolt.Cursor, prefix []byte, before string, fn func(k, v []byte) (bool, error)) error {
-	var k, v []byte
+	from := append(bytes.Clone(prefix), 0xff)
 	if before != "" {
-		c.Seek(append(bytes.Clone(prefix), before...))
-		k, v = c.Prev()
-	} else if k, _ = c.Seek(append(bytes.Clone(prefix), 0xff)); k == nil {
+		from = append(bytes.Clone(prefix), before...)
+	}
+	var k, v []byte
+	if k, _ = c.Seek(from); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev()
@@ -633,27 +731,6 @@ func scanBackward(c *bbolt.Cursor, prefix []byte, before string, fn func(k, v []
 		}
 	}
 	return nil
-}
-
-// AttemptList implements store.Store.
-func (s *Store) AttemptList(ctx context.Context, tenantID string, p store.AttemptListParams) ([]*store.Attempt, error) {
-	limit := store.PageLimit(p.Limit)
-	var out []*store.Attempt
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		prefix := tenantPrefix(tenantID)
-		return scanBackward(tx.Bucket(bucketAttempts).Cursor(), prefix, p.Before, func(k, v []byte) (bool, error) {
-			var a store.Attempt
-			if err := json.Unmarshal(v, &a); err != nil {
-				return false, fmt.Errorf("bolt: decode attempt %q: %w", k, err)
-			}
-			if (p.MessageID == "" || a.MessageID == p.MessageID) &&
-				(p.EndpointID == "" || a.EndpointID == p.EndpointID) {
-				out = append(out, &a)
-			}
-			return len(out) < limit, nil
-		})
-	})
-	return out, err
 }
 
 // rejectNotFound marks a lookup miss as a refusal that wrote nothing.

@@ -240,3 +240,47 @@ func TestClaim_frees_the_slot_of_a_leased_message_whose_record_was_lost(t *testi
 	require.NotEqual(t, lost, res.Claims[0].Message.ID)
 	require.Contains(t, []string{msgs[0].ID, msgs[1].ID}, res.Claims[0].Message.ID)
 }
+
+// An unreadable message record neither stops a recovery job nor a purge:
+// the job counts it as skipped, the purge keeps its event.
+func TestRecoveryStep_and_Purge_pass_a_corrupt_message_record(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	msgs := seed(t, s, "acme", "ep_1", "evk_1", 3)
+	other := seed(t, s, "acme", "ep_1", "evk_2", 1)
+	res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, res.Claims, 4)
+	for _, c := range res.Claims {
+		require.NoError(t, s.MessageComplete(ctx, store.MessageCompleteParams{MessageID: c.Message.ID,
+			LeaseToken: c.Message.LeaseToken, Status: store.StatusExhausted, Now: t0.Add(time.Second)}))
+	}
+	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("messages")).Put([]byte(msgs[1].ID), []byte("{not json"))
+	}))
+
+	require.NoError(t, s.RecoveryCreate(ctx, &store.Recovery{ID: "rcv_1", TenantID: "acme",
+		Source: store.RecoverEndpoint, EndpointID: "ep_1", CreatedAt: t0}))
+	job, err := s.RecoveryStep(ctx, "acme", "rcv_1", 10, t0.Add(time.Minute))
+	require.NoError(t, err)
+	require.True(t, job.Done)
+	require.Equal(t, 3, job.Retried, "the three readable exhausted messages")
+	require.Equal(t, 1, job.Skipped, "the unreadable one")
+
+	// Once final again, the unreadable message's event is kept, the other
+	// event goes.
+	res, err = s.MessageClaim(ctx, store.MessageClaimParams{Now: t0.Add(time.Minute), LeaseUntil: t0.Add(2 * time.Minute), Limit: 10})
+	require.NoError(t, err)
+	for _, c := range res.Claims {
+		require.NoError(t, s.MessageComplete(ctx, store.MessageCompleteParams{MessageID: c.Message.ID,
+			LeaseToken: c.Message.LeaseToken, Status: store.StatusSucceeded, Now: t0.Add(time.Minute)}))
+	}
+	purged, err := s.Purge(ctx, store.PurgeParams{TenantID: "acme", Before: t0.Add(time.Hour), Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, 1, purged.Events)
+	require.Equal(t, 1, purged.Kept)
+	_, err = s.MessageGet(ctx, "acme", other[0].ID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = s.EventGet(ctx, "acme", "id-evk_1")
+	require.NoError(t, err)
+}

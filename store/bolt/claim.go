@@ -245,7 +245,7 @@ func (cl *claimer) event(key string) (*store.Event, error) {
 	if ev, ok := cl.events[key]; ok {
 		return ev, nil
 	}
-	ev, err := decodeEvent(cl.tx.Bucket(bucketEvents).Get([]byte(key)))
+	ev, err := readEvent(cl.tx, []byte(key))
 	if err != nil {
 		return nil, fmt.Errorf("bolt: event %q: %w", key, err)
 	}

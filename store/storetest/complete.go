@@ -43,7 +43,7 @@ var completeCases = []testCase{
 		})
 		f.requireFinal("msg_0001", store.StatusSucceeded, 1)
 
-		list := f.attemptList(tenantA, store.AttemptListParams{MessageID: "msg_0001"})
+		list := f.attemptList(tenantA, store.AttemptListParams{MessageID: "msg_0001", WithBodies: true})
 		require.Len(t, list, 1)
 		requireAttempt(t, att, list[0])
 	}},
@@ -54,9 +54,12 @@ var completeCases = []testCase{
 			MessageID: "msg_0001", LeaseToken: c.Message.LeaseToken, Attempt: att,
 			Status: store.StatusFailing, NextAttemptAt: t0.Add(time.Hour), Now: t0.Add(2 * time.Second),
 		})
-		list := f.attemptList(tenantA, store.AttemptListParams{MessageID: "msg_0001"})
+		list := f.attemptList(tenantA, store.AttemptListParams{MessageID: "msg_0001", WithBodies: true})
 		require.Len(t, list, 1)
 		requireAttempt(t, att, list[0], "headers, body, duration and error class round-trip")
+		got, err := f.s.AttemptGet(f.ctx, tenantA, "att_0001")
+		require.NoError(t, err)
+		requireAttempt(t, att, got, "AttemptGet returns every field")
 	}},
 	{"MessageComplete/failing_reschedules_the_message_at_NextAttemptAt", func(t *testing.T, f *fixture) {
 		c := f.leaseOne()

@@ -128,5 +128,73 @@ var contextCases = []testCase{
 		})
 		_, err := f.s.AttemptList(f.cancelled(), tenantA, store.AttemptListParams{})
 		requireCanceled(t, err, "AttemptList")
+		_, err = f.s.AttemptGet(f.cancelled(), tenantA, "att_0001")
+		requireCanceled(t, err, "AttemptGet")
+	}},
+	{"CancelledContext/MessageGetMany_fails", func(t *testing.T, f *fixture) {
+		f.createEndpoint(tenantA, "ep_0001")
+		f.publish(tenantA, "evt_0001", "evk_0001", t0, msg{id: "msg_0001", endpoint: "ep_0001"})
+		_, err := f.s.MessageGetMany(f.cancelled(), tenantA, []string{"msg_0001"})
+		requireCanceled(t, err, "MessageGetMany")
+	}},
+	{"CancelledContext/MessageInsert_fails_and_writes_nothing", func(t *testing.T, f *fixture) {
+		f.createEndpoint(tenantA, "ep_0001")
+		f.publish(tenantA, "evt_0001", "evk_0001", t0)
+		_, err := f.s.MessageInsert(f.cancelled(), store.MessageInsertParams{
+			TenantID: tenantA, EventKey: "evk_0001", Now: t0,
+			Messages: []*store.Message{newReplay(tenantA, "evt_0001", "evk_0001", "msg_0001", "ep_0001", t0)},
+		})
+		requireCanceled(t, err, "MessageInsert")
+		f.requireMessageMissing(tenantA, "msg_0001")
+		require.Empty(t, f.claim(t0, t0.Add(time.Minute), 10).Claims)
+	}},
+	{"CancelledContext/MessageRetry_fails_and_writes_nothing", func(t *testing.T, f *fixture) {
+		c := f.leaseOne()
+		f.finish(c, store.StatusExhausted, "att_0001", t0.Add(time.Second), time.Time{})
+		before := f.getMessage(tenantA, "msg_0001")
+		_, err := f.s.MessageRetry(f.cancelled(), store.MessageRetryParams{
+			TenantID: tenantA, MessageIDs: []string{"msg_0001"}, Trigger: store.TriggerManual, Now: t0.Add(time.Minute),
+		})
+		requireCanceled(t, err, "MessageRetry")
+		requireMessage(t, before, f.getMessage(tenantA, "msg_0001"))
+	}},
+	{"CancelledContext/EndpointStats_fails", func(t *testing.T, f *fixture) {
+		f.createEndpoint(tenantA, "ep_0001")
+		_, err := f.s.EndpointStats(f.cancelled(), store.EndpointStatsParams{TenantID: tenantA, EndpointID: "ep_0001", Since: t0, Until: t0.Add(time.Hour)})
+		requireCanceled(t, err, "EndpointStats")
+	}},
+	{"CancelledContext/recovery_methods_fail_and_write_nothing", func(t *testing.T, f *fixture) {
+		c := f.leaseOne()
+		f.finish(c, store.StatusExhausted, "att_0001", t0.Add(time.Second), time.Time{})
+		r := newRecovery(tenantA, "rec_0001", store.RecoverExhausted, "", time.Time{}, t0)
+		requireCanceled(t, f.s.RecoveryCreate(f.cancelled(), r), "RecoveryCreate")
+		_, err := f.s.RecoveryGet(f.ctx, tenantA, "rec_0001")
+		require.ErrorIs(t, err, store.ErrNotFound)
+
+		f.createRecovery(r)
+		_, err = f.s.RecoveryGet(f.cancelled(), tenantA, "rec_0001")
+		requireCanceled(t, err, "RecoveryGet")
+		_, err = f.s.RecoveryListUnfinished(f.cancelled())
+		requireCanceled(t, err, "RecoveryListUnfinished")
+		_, err = f.s.RecoveryStep(f.cancelled(), tenantA, "rec_0001", 10, t0.Add(time.Minute))
+		requireCanceled(t, err, "RecoveryStep")
+		got, err := f.s.RecoveryGet(f.ctx, tenantA, "rec_0001")
+		require.NoError(t, err)
+		requireRecovery(t, r, got)
+		require.Equal(t, store.StatusExhausted, f.getMessage(tenantA, "msg_0001").Status)
+	}},
+	{"CancelledContext/tenant_methods_fail_and_write_nothing", func(t *testing.T, f *fixture) {
+		f.publish(tenantA, "evt_0001", "evk_0001", t0.Add(-time.Hour))
+		requireCanceled(t, f.s.TenantSettingsPut(f.cancelled(), &store.TenantSettings{TenantID: tenantA, UpdatedAt: t0}), "TenantSettingsPut")
+		_, err := f.s.TenantSettingsGet(f.ctx, tenantA)
+		require.ErrorIs(t, err, store.ErrNotFound)
+		_, err = f.s.TenantSettingsGet(f.cancelled(), tenantA)
+		requireCanceled(t, err, "TenantSettingsGet")
+		_, err = f.s.TenantList(f.cancelled(), store.ListParams{})
+		requireCanceled(t, err, "TenantList")
+		_, err = f.s.Purge(f.cancelled(), store.PurgeParams{TenantID: tenantA, Before: t0})
+		requireCanceled(t, err, "Purge")
+		_, err = f.s.EventGet(f.ctx, tenantA, "evt_0001")
+		require.NoError(t, err, "the event is not purged")
 	}},
 }

@@ -3,8 +3,10 @@ package storetest
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,12 +19,17 @@ type memStore struct {
 	mu         sync.Mutex
 	eventTypes map[string]*store.EventType
 	endpoints  map[string]*store.Endpoint // by ID
-	events     map[string]*store.Event    // by Key
+	events     map[string]*store.Event    // by Key, without Messages
 	latest     map[[2]string]string       // (tenant, event ID) -> Key
 	created    map[string]time.Time       // Key -> insert time (p.Now)
+	eventMsgs  map[string][]string        // Key -> IDs of the event's messages
 	messages   map[string]*store.Message  // by ID
 	attempts   map[string]*store.Attempt  // by ID
 	leaseSeq   uint64
+
+	rollups    map[rollupKey]*rollup
+	recoveries map[string]*store.Recovery       // by ID
+	settings   map[string]*store.TenantSettings // by tenant ID
 
 	// Delivery scheduling.
 	lastSeq uint64                           // the last Message.Seq assigned
@@ -53,11 +60,28 @@ func newMemStore() *memStore {
 		events:     map[string]*store.Event{},
 		latest:     map[[2]string]string{},
 		created:    map[string]time.Time{},
+		eventMsgs:  map[string][]string{},
 		messages:   map[string]*store.Message{},
 		attempts:   map[string]*store.Attempt{},
 		sched:      map[string]*epSched{},
 		health:     map[string]*store.EndpointHealth{},
+		rollups:    map[rollupKey]*rollup{},
+		recoveries: map[string]*store.Recovery{},
+		settings:   map[string]*store.TenantSettings{},
 	}
+}
+
+// rollupKey names the hourly rollup of an endpoint's attempts; hour is the
+// Unix time of the start of the hour.
+type rollupKey struct {
+	tenant, endpoint string
+	hour             int64
+}
+
+// rollup sums the attempts of one endpoint in one hour.
+type rollup struct {
+	attempts, successes, failures int64
+	latency                       store.Histogram
 }
 
 func cloneEventType(e *store.EventType) *store.EventType { c := *e; return &c }
@@ -299,7 +323,7 @@ func (s *memStore) EventInsert(ctx context.Context, p store.EventInsertParams) (
 	defer s.mu.Unlock()
 	ev := p.Event
 	if key, ok := s.latest[[2]string{ev.TenantID, ev.ID}]; ok && s.created[key].After(p.Now.Add(-p.IdempotencyWindow)) {
-		return store.EventInsertResult{Event: cloneEvent(s.events[key]), Duplicate: true}, nil
+		return store.EventInsertResult{Event: s.eventOf(key), Duplicate: true}, nil
 	}
 	if _, ok := s.events[ev.Key]; ok {
 		return store.EventInsertResult{}, store.ErrConflict
@@ -309,19 +333,38 @@ func (s *memStore) EventInsert(ctx context.Context, p store.EventInsertParams) (
 			return store.EventInsertResult{}, store.ErrConflict
 		}
 	}
-	s.events[ev.Key] = cloneEvent(ev)
+	stored := cloneEvent(ev)
+	stored.Messages = nil // filled on read from the messages
+	s.events[ev.Key] = stored
 	s.created[ev.Key] = p.Now
 	s.latest[[2]string{ev.TenantID, ev.ID}] = ev.Key
 	for _, m := range p.Messages {
-		m = cloneMessage(m)
-		s.lastSeq++
-		m.Seq = s.lastSeq
-		s.messages[m.ID] = m
-		if st := s.schedOf(m); !st.blocked {
-			st.ready = minReady(st.ready, later(m.NextAttemptAt, st.hold))
-		}
+		s.addMessage(cloneMessage(m))
 	}
-	return store.EventInsertResult{Event: cloneEvent(ev)}, nil
+	return store.EventInsertResult{Event: s.eventOf(ev.Key)}, nil
+}
+
+// addMessage stores a new waiting message at the back of its endpoint's
+// queue.
+func (s *memStore) addMessage(m *store.Message) {
+	s.lastSeq++
+	m.Seq = s.lastSeq
+	s.messages[m.ID] = m
+	s.eventMsgs[m.EventKey] = append(s.eventMsgs[m.EventKey], m.ID)
+	if st := s.schedOf(m); !st.blocked {
+		st.ready = minReady(st.ready, later(m.NextAttemptAt, st.hold))
+	}
+}
+
+// eventOf returns a copy of the stored event with key, its Messages filled in
+// message ID order.
+func (s *memStore) eventOf(key string) *store.Event {
+	ev := cloneEvent(s.events[key])
+	ev.Messages = nil
+	for _, id := range slices.Sorted(slices.Values(s.eventMsgs[key])) {
+		ev.Messages = append(ev.Messages, store.MessageRef{MessageID: id, EndpointID: s.messages[id].EndpointID})
+	}
+	return ev
 }
 
 func (s *memStore) EventGet(ctx context.Context, tenantID, id string) (*store.Event, error) {
@@ -334,7 +377,7 @@ func (s *memStore) EventGet(ctx context.Context, tenantID, id string) (*store.Ev
 	if !ok {
 		return nil, store.ErrNotFound
 	}
-	return cloneEvent(s.events[key]), nil
+	return s.eventOf(key), nil
 }
 
 func (s *memStore) MessageGet(ctx context.Context, tenantID, id string) (*store.Message, error) {
@@ -560,7 +603,7 @@ func (s *memStore) visit(id string, p store.MessageClaimParams, room int, claims
 		leased++
 		claims = append(claims, store.Claim{
 			Message:  cloneMessage(m),
-			Event:    cloneEvent(s.events[m.EventKey]),
+			Event:    s.eventOf(m.EventKey),
 			Endpoint: cloneEndpoint(ep),
 			Health:   health,
 		})
@@ -606,6 +649,8 @@ func (s *memStore) MessageComplete(ctx context.Context, p store.MessageCompleteP
 	if p.Attempt != nil {
 		s.attempts[p.Attempt.ID] = cloneAttempt(p.Attempt)
 		m.Attempts++
+		m.Trigger = ""
+		s.addToRollup(m, p.Attempt)
 		if epExists {
 			h, ok := s.health[ep.ID]
 			if !ok {
@@ -653,30 +698,6 @@ func (s *memStore) MessageComplete(ctx context.Context, p store.MessageCompleteP
 	return nil
 }
 
-func (s *memStore) AttemptList(ctx context.Context, tenantID string, p store.AttemptListParams) ([]*store.Attempt, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*store.Attempt
-	for _, a := range s.attempts {
-		if a.TenantID != tenantID ||
-			(p.MessageID != "" && a.MessageID != p.MessageID) ||
-			(p.EndpointID != "" && a.EndpointID != p.EndpointID) ||
-			(p.Before != "" && a.ID >= p.Before) {
-			continue
-		}
-		out = append(out, a)
-	}
-	slices.SortFunc(out, func(a, b *store.Attempt) int { return cmp.Compare(b.ID, a.ID) })
-	out = out[:min(len(out), store.PageLimit(p.Limit))]
-	for i, a := range out {
-		out[i] = cloneAttempt(a)
-	}
-	return out, nil
-}
-
 func (s *memStore) MessageListExhausted(ctx context.Context, tenantID string, p store.MessageListParams) ([]*store.Message, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -698,4 +719,526 @@ func (s *memStore) MessageListExhausted(ctx context.Context, tenantID string, p 
 		out[i] = cloneMessage(m)
 	}
 	return out, nil
+}
+
+func (s *memStore) MessageGetMany(ctx context.Context, tenantID string, ids []string) ([]*store.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*store.Message
+	for _, id := range ids {
+		if m, ok := s.messages[id]; ok && m.TenantID == tenantID {
+			out = append(out, cloneMessage(m))
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) MessageInsert(ctx context.Context, p store.MessageInsertParams) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev, ok := s.events[p.EventKey]
+	if !ok || ev.TenantID != p.TenantID {
+		return nil, store.ErrNotFound
+	}
+	for _, m := range p.Messages {
+		if _, ok := s.messages[m.ID]; ok {
+			return nil, store.ErrConflict
+		}
+	}
+	has := map[string]bool{}
+	for _, id := range s.eventMsgs[p.EventKey] {
+		has[s.messages[id].EndpointID] = true
+	}
+	var out []string
+	for _, m := range p.Messages {
+		if _, ok := s.endpoint(p.TenantID, m.EndpointID); !ok || has[m.EndpointID] {
+			continue
+		}
+		has[m.EndpointID] = true
+		s.addMessage(cloneMessage(m))
+		out = append(out, m.ID)
+	}
+	return out, nil
+}
+
+func (s *memStore) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([]store.RetryOutcome, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]store.RetryOutcome, 0, len(p.MessageIDs))
+	for _, id := range p.MessageIDs {
+		m, ok := s.messages[id]
+		if !ok || m.TenantID != p.TenantID {
+			out = append(out, store.RetryNotFound)
+			continue
+		}
+		out = append(out, s.retry(m, p.Trigger, p.Now))
+	}
+	return out, nil
+}
+
+// retry makes m due at now as MessageRetry documents, and says what it did.
+func (s *memStore) retry(m *store.Message, trigger store.Trigger, now time.Time) store.RetryOutcome {
+	if m.Status == store.StatusDelivering {
+		return store.RetryInFlight
+	}
+	ep, ok := s.endpoint(m.TenantID, m.EndpointID)
+	if !ok {
+		return store.RetryEndpointDeleted
+	}
+	if !ep.Enabled {
+		return store.RetryEndpointDisabled
+	}
+	m.RetryBase = m.Attempts
+	if m.Status.Final() {
+		m.Status = m.WaitingStatus()
+		m.LeaseToken = 0
+		s.lastSeq++
+		m.Seq = s.lastSeq
+	}
+	m.NextAttemptAt = now
+	m.Trigger = trigger
+	m.UpdatedAt = now
+	if st := s.schedOf(m); !st.blocked {
+		st.ready = minReady(st.ready, later(now, st.hold))
+	}
+	return store.RetryDone
+}
+
+func (s *memStore) AttemptGet(ctx context.Context, tenantID, id string) (*store.Attempt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.attempts[id]
+	if !ok || a.TenantID != tenantID {
+		return nil, store.ErrNotFound
+	}
+	return cloneAttempt(a), nil
+}
+
+func (s *memStore) AttemptList(ctx context.Context, tenantID string, p store.AttemptListParams) (store.AttemptPage, error) {
+	if err := ctx.Err(); err != nil {
+		return store.AttemptPage{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var cur position
+	if p.Cursor != "" {
+		var err error
+		if cur, err = decodePosition(p.Cursor); err != nil {
+			return store.AttemptPage{}, err
+		}
+	}
+
+	// The candidates: the tenant's attempts after the cursor, newest first.
+	var cands []*store.Attempt
+	for _, a := range s.attempts {
+		if a.TenantID == tenantID && (p.Cursor == "" || cur.compare(a.StartedAt, a.ID) < 0) {
+			cands = append(cands, a)
+		}
+	}
+	slices.SortFunc(cands, func(a, b *store.Attempt) int {
+		return cmp.Or(b.StartedAt.Compare(a.StartedAt), cmp.Compare(b.ID, a.ID))
+	})
+
+	var page store.AttemptPage
+	limit, examined := store.PageLimit(p.Limit), 0
+	for examined < len(cands) && examined < store.MaxAttemptScan && len(page.Attempts) < limit {
+		a := cands[examined]
+		examined++
+		if !s.attemptMatches(a, p) {
+			continue
+		}
+		a = cloneAttempt(a)
+		if !p.WithBodies {
+			a.ResponseBody = nil
+		}
+		page.Attempts = append(page.Attempts, a)
+	}
+	if examined < len(cands) {
+		last := cands[examined-1]
+		page.Next = position{at: last.StartedAt, id: last.ID}.encode()
+	}
+	return page, nil
+}
+
+// attemptMatches reports whether a matches every filter set in p.
+func (s *memStore) attemptMatches(a *store.Attempt, p store.AttemptListParams) bool {
+	if (p.MessageID != "" && a.MessageID != p.MessageID) ||
+		(p.EndpointID != "" && a.EndpointID != p.EndpointID) ||
+		(p.EventID != "" && a.EventID != p.EventID) ||
+		(p.StatusClass != store.ClassAny && store.ClassOf(a.StatusCode) != p.StatusClass) ||
+		(!p.Since.IsZero() && a.StartedAt.Before(p.Since)) ||
+		(!p.Until.IsZero() && !a.StartedAt.Before(p.Until)) {
+		return false
+	}
+	if p.MessageStatus == "" {
+		return true
+	}
+	m, ok := s.messages[a.MessageID]
+	return ok && store.MatchesStatus(p.MessageStatus, m.Status, m.Attempts)
+}
+
+// addToRollup counts attempt a of message m in its endpoint's hourly rollup.
+func (s *memStore) addToRollup(m *store.Message, a *store.Attempt) {
+	k := rollupKey{tenant: m.TenantID, endpoint: m.EndpointID, hour: a.StartedAt.Truncate(time.Hour).Unix()}
+	r, ok := s.rollups[k]
+	if !ok {
+		r = &rollup{}
+		s.rollups[k] = r
+	}
+	r.attempts++
+	if a.ErrorClass == store.ErrorNone && store.ClassOf(a.StatusCode) == store.Class2xx {
+		r.successes++
+	} else {
+		r.failures++
+	}
+	r.latency.Add(a.Duration)
+}
+
+func (s *memStore) EndpointStats(ctx context.Context, p store.EndpointStatsParams) (store.EndpointStats, error) {
+	if err := ctx.Err(); err != nil {
+		return store.EndpointStats{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ep, ok := s.endpoint(p.TenantID, p.EndpointID)
+	if !ok {
+		return store.EndpointStats{}, store.ErrNotFound
+	}
+	out := store.EndpointStats{
+		Health:   s.healthOf(ep.ID),
+		Enabled:  ep.Enabled,
+		Disabled: ep.DisabledReason,
+	}
+	if !p.Since.IsZero() {
+		out.Since = p.Since.Truncate(time.Hour)
+	}
+	if !p.Until.IsZero() {
+		out.Until = p.Until.Truncate(time.Hour)
+		if out.Until.Before(p.Until) {
+			out.Until = out.Until.Add(time.Hour)
+		}
+	}
+	for k, r := range s.rollups {
+		hour := time.Unix(k.hour, 0)
+		if k.tenant != p.TenantID || k.endpoint != p.EndpointID ||
+			(!out.Since.IsZero() && hour.Before(out.Since)) ||
+			(!out.Until.IsZero() && !hour.Before(out.Until)) {
+			continue
+		}
+		out.Attempts += r.attempts
+		out.Successes += r.successes
+		out.Failures += r.failures
+		out.Latency.Merge(&r.latency)
+	}
+	return out, nil
+}
+
+func cloneRecovery(r *store.Recovery) *store.Recovery { c := *r; return &c }
+
+func (s *memStore) RecoveryCreate(ctx context.Context, r *store.Recovery) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.recoveries[r.ID]; ok {
+		return store.ErrConflict
+	}
+	s.recoveries[r.ID] = cloneRecovery(r)
+	return nil
+}
+
+func (s *memStore) RecoveryGet(ctx context.Context, tenantID, id string) (*store.Recovery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.recoveries[id]
+	if !ok || r.TenantID != tenantID {
+		return nil, store.ErrNotFound
+	}
+	return cloneRecovery(r), nil
+}
+
+func (s *memStore) RecoveryListUnfinished(ctx context.Context) ([]*store.Recovery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*store.Recovery
+	for _, r := range s.recoveries {
+		if !r.Done {
+			out = append(out, cloneRecovery(r))
+		}
+	}
+	slices.SortFunc(out, func(a, b *store.Recovery) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out[:min(len(out), store.MaxPageSize)], nil
+}
+
+func (s *memStore) RecoveryStep(ctx context.Context, tenantID, id string, limit int, now time.Time) (*store.Recovery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.recoveries[id]
+	if !ok || r.TenantID != tenantID {
+		return nil, store.ErrNotFound
+	}
+	if r.Done {
+		return cloneRecovery(r), nil
+	}
+	cands, err := s.recoveryCandidates(r)
+	if err != nil {
+		return nil, err
+	}
+	n := min(store.PageLimit(limit), len(cands))
+	for _, m := range cands[:n] {
+		r.Scanned++
+		if m.Status != store.StatusExhausted && !store.MatchesStatus(store.StatusFailing, m.Status, m.Attempts) {
+			continue
+		}
+		if s.retry(m, store.TriggerReplay, now) == store.RetryDone {
+			r.Retried++
+		} else {
+			r.Skipped++
+		}
+	}
+	if n > 0 {
+		last := cands[n-1]
+		pos := position{id: last.ID}
+		if r.Source == store.RecoverEndpoint {
+			pos.at = last.CreatedAt
+		}
+		r.Cursor = pos.encode()
+	}
+	r.Done = n == len(cands)
+	r.UpdatedAt = now
+	return cloneRecovery(r), nil
+}
+
+// recoveryCandidates returns the job's candidates after its Cursor, in order:
+// for RecoverEndpoint the endpoint's messages created since r.Since by
+// (CreatedAt, ID), for RecoverExhausted the exhausted messages by ID.
+func (s *memStore) recoveryCandidates(r *store.Recovery) ([]*store.Message, error) {
+	var cur position
+	if r.Cursor != "" {
+		var err error
+		if cur, err = decodePosition(r.Cursor); err != nil {
+			return nil, err
+		}
+	}
+	var out []*store.Message
+	for _, m := range s.messages {
+		if m.TenantID != r.TenantID {
+			continue
+		}
+		switch r.Source {
+		case store.RecoverEndpoint:
+			if m.EndpointID != r.EndpointID || m.CreatedAt.Before(r.Since) ||
+				(r.Cursor != "" && cur.compare(m.CreatedAt, m.ID) <= 0) {
+				continue
+			}
+		case store.RecoverExhausted:
+			if m.Status != store.StatusExhausted || (r.EndpointID != "" && m.EndpointID != r.EndpointID) ||
+				(r.Cursor != "" && m.ID <= cur.id) {
+				continue
+			}
+		default:
+			continue
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b *store.Message) int {
+		if r.Source == store.RecoverEndpoint {
+			return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+func (s *memStore) TenantSettingsPut(ctx context.Context, t *store.TenantSettings) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := *t
+	s.settings[t.TenantID] = &c
+	return nil
+}
+
+func (s *memStore) TenantSettingsGet(ctx context.Context, tenantID string) (*store.TenantSettings, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.settings[tenantID]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	c := *t
+	return &c, nil
+}
+
+func (s *memStore) TenantList(ctx context.Context, p store.ListParams) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	for _, ev := range s.events {
+		seen[ev.TenantID] = true
+	}
+	for k := range s.rollups {
+		seen[k.tenant] = true
+	}
+	all := slices.Sorted(maps.Keys(seen))
+	return slices.Clone(page(all, func(id string) string { return id }, p.After, p.Limit)), nil
+}
+
+func (s *memStore) Purge(ctx context.Context, p store.PurgeParams) (store.PurgeResult, error) {
+	if err := ctx.Err(); err != nil {
+		return store.PurgeResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var cur position
+	if p.After != "" {
+		var err error
+		if cur, err = decodePosition(p.After); err != nil {
+			return store.PurgeResult{}, err
+		}
+	}
+
+	// The candidates: the tenant's events created before p.Before, after
+	// the position p.After, in (CreatedAt, Key) order.
+	var cands []*store.Event
+	for _, ev := range s.events {
+		if ev.TenantID == p.TenantID && ev.CreatedAt.Before(p.Before) &&
+			(p.After == "" || cur.compare(ev.CreatedAt, ev.Key) > 0) {
+			cands = append(cands, ev)
+		}
+	}
+	slices.SortFunc(cands, func(a, b *store.Event) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.Key, b.Key))
+	})
+
+	var res store.PurgeResult
+	n := min(store.PageLimit(p.Limit), len(cands))
+	for _, ev := range cands[:n] {
+		if s.eventLive(ev.Key) {
+			res.Kept++
+			continue
+		}
+		res.Events++
+		for _, id := range s.eventMsgs[ev.Key] {
+			res.Messages++
+			for aid, a := range s.attempts {
+				if a.MessageID == id {
+					delete(s.attempts, aid)
+					res.Attempts++
+				}
+			}
+			delete(s.messages, id)
+		}
+		s.deleteEvent(ev)
+	}
+	if n < len(cands) {
+		last := cands[n-1]
+		res.Next = position{at: last.CreatedAt, id: last.Key}.encode()
+	}
+	for k := range s.rollups {
+		if k.tenant == p.TenantID && !time.Unix(k.hour, 0).Add(time.Hour).After(p.Before) {
+			delete(s.rollups, k)
+		}
+	}
+	for id, r := range s.recoveries {
+		if r.TenantID == p.TenantID && r.Done && r.CreatedAt.Before(p.Before) {
+			delete(s.recoveries, id)
+		}
+	}
+	return res, nil
+}
+
+// eventLive reports whether one of the event's messages is live.
+func (s *memStore) eventLive(key string) bool {
+	return slices.ContainsFunc(s.eventMsgs[key], func(id string) bool { return live(s.messages[id]) })
+}
+
+// deleteEvent removes ev; EventGet for its ID then finds the latest other
+// publish of that ID, if any is left.
+func (s *memStore) deleteEvent(ev *store.Event) {
+	delete(s.events, ev.Key)
+	delete(s.created, ev.Key)
+	delete(s.eventMsgs, ev.Key)
+	id := [2]string{ev.TenantID, ev.ID}
+	if s.latest[id] != ev.Key {
+		return
+	}
+	delete(s.latest, id)
+	for key, other := range s.events {
+		if other.TenantID == ev.TenantID && other.ID == ev.ID &&
+			(s.latest[id] == "" || s.created[key].After(s.created[s.latest[id]])) {
+			s.latest[id] = key
+		}
+	}
+}
+
+// position is a place in a list ordered by (at, id): the store's cursors.
+type position struct {
+	at time.Time
+	id string
+}
+
+const positionPrefix = "mem1|"
+
+func (p position) encode() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(positionPrefix + p.at.UTC().Format(time.RFC3339Nano) + "|" + p.id))
+}
+
+// decodePosition returns store.ErrInvalidCursor for a cursor encode did not
+// make.
+func decodePosition(c string) (position, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return position{}, store.ErrInvalidCursor
+	}
+	rest, ok := strings.CutPrefix(string(b), positionPrefix)
+	if !ok {
+		return position{}, store.ErrInvalidCursor
+	}
+	at, id, ok := strings.Cut(rest, "|")
+	if !ok {
+		return position{}, store.ErrInvalidCursor
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return position{}, store.ErrInvalidCursor
+	}
+	return position{at: t, id: id}, nil
+}
+
+// compare orders (at, id) against p: negative when it comes first.
+func (p position) compare(at time.Time, id string) int {
+	return cmp.Or(at.Compare(p.at), cmp.Compare(id, p.id))
 }

@@ -61,6 +61,13 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		healthCases,
 		exhaustedCases,
 		attemptCases,
+		attemptQueryCases,
+		messageInsertCases,
+		retryCases,
+		recoveryCases,
+		statsCases,
+		purgeCases,
+		tenantCases,
 		contextCases,
 	} {
 		for _, c := range list {
@@ -429,12 +436,47 @@ func newAttempt(id string, c store.Claim, number int, startedAt time.Time) *stor
 	}
 }
 
-// attemptList calls AttemptList and fails the test on error.
+// attemptPage calls AttemptList once and fails the test on error. It checks
+// that the page holds no more than its limit, only the tenant's attempts,
+// and bodies only when asked for.
+func (f *fixture) attemptPage(tenant string, p store.AttemptListParams) store.AttemptPage {
+	f.t.Helper()
+	page, err := f.s.AttemptList(f.ctx, tenant, p)
+	require.NoError(f.t, err, "AttemptList(%s, %+v)", tenant, p)
+	require.LessOrEqual(f.t, len(page.Attempts), store.PageLimit(p.Limit), "AttemptList(%s, %+v): page larger than its limit", tenant, p)
+	for _, a := range page.Attempts {
+		require.NotNil(f.t, a)
+		require.Equal(f.t, tenant, a.TenantID, "AttemptList(%s) returned %s of another tenant", tenant, a.ID)
+		if !p.WithBodies {
+			require.Empty(f.t, a.ResponseBody, "AttemptList(%s) returned the body of %s without WithBodies", tenant, a.ID)
+		}
+	}
+	return page
+}
+
+// attemptList follows AttemptList's Next from p.Cursor to the end and returns
+// every attempt listed.
 func (f *fixture) attemptList(tenant string, p store.AttemptListParams) []*store.Attempt {
 	f.t.Helper()
-	list, err := f.s.AttemptList(f.ctx, tenant, p)
-	require.NoError(f.t, err, "AttemptList(%s, %+v)", tenant, p)
-	return list
+	var out []*store.Attempt
+	for calls := 0; ; calls++ {
+		require.Less(f.t, calls, 100000, "AttemptList(%s, %+v) did not end", tenant, p)
+		page := f.attemptPage(tenant, p)
+		out = append(out, page.Attempts...)
+		if page.Next == "" {
+			return out
+		}
+		require.NotEqual(f.t, p.Cursor, page.Next, "AttemptList(%s, %+v): Next does not move", tenant, p)
+		p.Cursor = page.Next
+	}
+}
+
+// withoutBody returns a copy of a without its response body, as AttemptList
+// returns it unless WithBodies is set.
+func withoutBody(a *store.Attempt) *store.Attempt {
+	c := *a
+	c.ResponseBody = nil
+	return &c
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,434 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/hooksmith/webhook/store"
+)
+
+// The delivery log keeps each attempt once and finds it through indexes
+// whose keys end in the attempt's position, 8 bytes of StartedAt then its
+// ID, so every index sorts newest last and one cursor serves them all:
+//
+//	attempts              attempt ID                → JSON, without the body
+//	attempt_bodies        attempt ID                → response body
+//	attempts_by_tenant    tenant \0 pos             → ref
+//	attempts_by_class     tenant \0 class pos       → ref
+//	attempts_by_endpoint  endpoint \0 pos           → ref
+//	attempts_by_event     tenant \0 event ID \0 pos → ref
+//	attempts_by_message   message \0 pos            → ref
+//
+// A ref is the attempt's class byte then its message, endpoint and event
+// IDs, so every filter but the message's current status is decided from the
+// index alone.
+
+// attemptRef is what an index entry says about its attempt.
+type attemptRef struct {
+	class                          store.StatusClass
+	messageID, endpointID, eventID string
+}
+
+func (r attemptRef) encode() []byte {
+	b := make([]byte, 0, 3+len(r.messageID)+len(r.endpointID)+len(r.eventID))
+	b = append(b, byte(r.class))
+	b = binary.AppendUvarint(b, uint64(len(r.messageID)))
+	b = append(b, r.messageID...)
+	b = binary.AppendUvarint(b, uint64(len(r.endpointID)))
+	b = append(b, r.endpointID...)
+	return append(b, r.eventID...)
+}
+
+var errCorruptRef = errors.New("bolt: corrupt attempt index entry")
+
+func decodeRef(v []byte) (attemptRef, error) {
+	if len(v) < 1 {
+		return attemptRef{}, errCorruptRef
+	}
+	r := attemptRef{class: store.StatusClass(v[0])}
+	v = v[1:]
+	for _, dst := range []*string{&r.messageID, &r.endpointID} {
+		n, w := binary.Uvarint(v)
+		if w <= 0 || n > uint64(len(v)-w) {
+			return attemptRef{}, errCorruptRef
+		}
+		*dst = string(v[w : w+int(n)])
+		v = v[w+int(n):]
+	}
+	r.eventID = string(v)
+	return r, nil
+}
+
+// attemptIndexes lists the index keys of an attempt at pos.
+func attemptIndexes(tx *bbolt.Tx, tenantID string, r attemptRef, pos []byte) [5]struct {
+	b   *bbolt.Bucket
+	key []byte
+} {
+	join := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	nul := []byte{0}
+	return [5]struct {
+		b   *bbolt.Bucket
+		key []byte
+	}{
+		{tx.Bucket(bucketAttTenant), join([]byte(tenantID), nul, pos)},
+		{tx.Bucket(bucketAttClass), join([]byte(tenantID), nul, []byte{byte(r.class)}, pos)},
+		{tx.Bucket(bucketAttEndpoint), join([]byte(r.endpointID), nul, pos)},
+		{tx.Bucket(bucketAttEvent), join([]byte(tenantID), nul, []byte(r.eventID), nul, pos)},
+		{tx.Bucket(bucketAttMessage), join([]byte(r.messageID), nul, pos)},
+	}
+}
+
+// encodedAttempt is an attempt ready to be written: encoded outside the
+// transaction.
+type encodedAttempt struct {
+	a    *store.Attempt
+	meta []byte
+}
+
+func encodeAttempt(a *store.Attempt) (encodedAttempt, error) {
+	c := *a
+	c.ResponseBody = nil
+	meta, err := json.Marshal(&c)
+	return encodedAttempt{a: a, meta: meta}, err
+}
+
+// putAttempt stores an attempt and its index entries.
+func putAttempt(tx *bbolt.Tx, e encodedAttempt) error {
+	a := e.a
+	if err := tx.Bucket(bucketAttempts).Put([]byte(a.ID), e.meta); err != nil {
+		return err
+	}
+	if len(a.ResponseBody) > 0 {
+		if err := tx.Bucket(bucketBodies).Put([]byte(a.ID), a.ResponseBody); err != nil {
+			return err
+		}
+	}
+	ref := attemptRef{class: store.ClassOf(a.StatusCode), messageID: a.MessageID, endpointID: a.EndpointID, eventID: a.EventID}
+	val := ref.encode()
+	for _, ix := range attemptIndexes(tx, a.TenantID, ref, timeKey(a.StartedAt, a.ID)) {
+		if err := ix.b.Put(ix.key, val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteAttempts removes every attempt of a message with its index
+// entries; it returns how many it removed.
+func deleteAttempts(tx *bbolt.Tx, tenantID, messageID string) (int, error) {
+	prefix := tenantPrefix(messageID)
+	type entry struct {
+		pos []byte
+		ref attemptRef
+	}
+	var entries []entry
+	c := tx.Bucket(bucketAttMessage).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		ref, err := decodeRef(v)
+		if err != nil {
+			ref = attemptRef{messageID: messageID} // at least the message index entry goes
+		}
+		entries = append(entries, entry{bytes.Clone(k[len(prefix):]), ref})
+	}
+	for _, e := range entries {
+		if len(e.pos) < 8 {
+			continue
+		}
+		id := e.pos[8:]
+		if err := tx.Bucket(bucketAttempts).Delete(id); err != nil {
+			return 0, err
+		}
+		if err := tx.Bucket(bucketBodies).Delete(id); err != nil {
+			return 0, err
+		}
+		for _, ix := range attemptIndexes(tx, tenantID, e.ref, e.pos) {
+			if err := ix.b.Delete(ix.key); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(entries), nil
+}
+
+// AttemptGet implements store.Store.
+func (s *Store) AttemptGet(ctx context.Context, tenantID, id string) (*store.Attempt, error) {
+	var a *store.Attempt
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		if a, err = getOwned(tx.Bucket(bucketAttempts), []byte(id), tenantID, func(a *store.Attempt) string { return a.TenantID }); err != nil {
+			return err
+		}
+		a.ResponseBody = bytes.Clone(tx.Bucket(bucketBodies).Get([]byte(id)))
+		return nil
+	})
+	return a, err
+}
+
+// AttemptList implements store.Store. It walks the narrowest index the
+// filters allow: message, event, endpoint, class, then the tenant's.
+func (s *Store) AttemptList(ctx context.Context, tenantID string, p store.AttemptListParams) (store.AttemptPage, error) {
+	cursor, err := openCursor(p.Cursor)
+	if err != nil {
+		return store.AttemptPage{}, err
+	}
+	limit := store.PageLimit(p.Limit)
+	var page store.AttemptPage
+	err = s.view(ctx, func(tx *bbolt.Tx) error {
+		page = store.AttemptPage{}
+		var (
+			b      *bbolt.Bucket
+			prefix []byte
+		)
+		var global bool // keyed by a message or endpoint ID, not the tenant
+		switch {
+		case p.MessageID != "":
+			b, prefix, global = tx.Bucket(bucketAttMessage), tenantPrefix(p.MessageID), true
+		case p.EventID != "":
+			b, prefix = tx.Bucket(bucketAttEvent), append(tenantKey(tenantID, p.EventID), 0)
+		case p.EndpointID != "":
+			b, prefix, global = tx.Bucket(bucketAttEndpoint), tenantPrefix(p.EndpointID), true
+		case p.StatusClass != store.ClassAny:
+			b, prefix = tx.Bucket(bucketAttClass), append(tenantPrefix(tenantID), byte(p.StatusClass))
+		default:
+			b, prefix = tx.Bucket(bucketAttTenant), tenantPrefix(tenantID)
+		}
+		before := cursor
+		if before == "" && !p.Until.IsZero() {
+			before = string(timeKey(p.Until, ""))
+		}
+		attempts, msgs := tx.Bucket(bucketAttempts), tx.Bucket(bucketMessages)
+		if global && !ownedBy(b.Cursor(), prefix, attempts, tenantID) {
+			return nil // another tenant's ID: not even a cursor
+		}
+		status := map[string]bool{} // message ID → matches MessageStatus
+		scanned := 0
+		var last []byte
+		err := scanBackward(b.Cursor(), prefix, before, func(k, v []byte) (bool, error) {
+			pos := k[len(prefix):]
+			if len(pos) < 8 {
+				return true, nil
+			}
+			if !p.Since.IsZero() && keyTime(pos).Before(p.Since) {
+				last = nil // nothing older can match
+				return false, nil
+			}
+			last = pos
+			scanned++
+			ref, err := decodeRef(v)
+			if err != nil {
+				return false, err
+			}
+			if !matchRef(ref, tenantID, p) {
+				return scanned < store.MaxAttemptScan, nil
+			}
+			if p.MessageStatus != "" {
+				ok, seen := status[ref.messageID]
+				if !seen {
+					var m *store.Message
+					if err := getJSON(msgs, []byte(ref.messageID), &m); err == nil {
+						ok = store.MatchesStatus(p.MessageStatus, m.Status, m.Attempts)
+					} else if !errors.Is(err, store.ErrNotFound) {
+						return false, err
+					}
+					status[ref.messageID] = ok
+				}
+				if !ok {
+					return scanned < store.MaxAttemptScan, nil
+				}
+			}
+			var a *store.Attempt
+			if err := getJSON(attempts, pos[8:], &a); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return scanned < store.MaxAttemptScan, nil
+				}
+				return false, err
+			}
+			if a.TenantID != tenantID {
+				return scanned < store.MaxAttemptScan, nil
+			}
+			if p.WithBodies {
+				a.ResponseBody = bytes.Clone(tx.Bucket(bucketBodies).Get(pos[8:]))
+			}
+			page.Attempts = append(page.Attempts, a)
+			return len(page.Attempts) < limit && scanned < store.MaxAttemptScan, nil
+		})
+		if err != nil {
+			return err
+		}
+		if last == nil {
+			return nil
+		}
+		// More may follow the last entry examined unless it was the first
+		// under the prefix.
+		c := b.Cursor()
+		c.Seek(append(bytes.Clone(prefix), last...))
+		if k, _ := c.Prev(); k != nil && bytes.HasPrefix(k, prefix) && len(k) >= len(prefix)+8 &&
+			(p.Since.IsZero() || !keyTime(k[len(prefix):]).Before(p.Since)) {
+			page.Next = sealCursor(last)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.AttemptPage{}, err
+	}
+	return page, nil
+}
+
+// ownedBy reports whether the attempts under prefix (all of one message or
+// one endpoint, so of one tenant) belong to tenantID, by the newest one.
+func ownedBy(c *bbolt.Cursor, prefix []byte, attempts *bbolt.Bucket, tenantID string) bool {
+	owned := false
+	_ = scanBackward(c, prefix, "", func(k, _ []byte) (bool, error) {
+		var a *store.Attempt
+		owned = len(k) >= len(prefix)+8 && getJSON(attempts, k[len(prefix)+8:], &a) == nil && a.TenantID == tenantID
+		return false, nil
+	})
+	return owned
+}
+
+// An attempt cursor is a position followed by its CRC-32, so a cursor the
+// store did not make is refused rather than read as a position.
+func sealCursor(pos []byte) string {
+	return string(binary.BigEndian.AppendUint32(bytes.Clone(pos), crc32.ChecksumIEEE(pos)))
+}
+
+func openCursor(c string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	if len(c) < 8+4 {
+		return "", store.ErrInvalidCursor
+	}
+	pos, sum := c[:len(c)-4], c[len(c)-4:]
+	if binary.BigEndian.Uint32([]byte(sum)) != crc32.ChecksumIEEE([]byte(pos)) {
+		return "", store.ErrInvalidCursor
+	}
+	return pos, nil
+}
+
+// matchRef applies the filters an index entry can decide.
+func matchRef(r attemptRef, tenantID string, p store.AttemptListParams) bool {
+	return (p.MessageID == "" || r.messageID == p.MessageID) &&
+		(p.EndpointID == "" || r.endpointID == p.EndpointID) &&
+		(p.EventID == "" || r.eventID == p.EventID) &&
+		(p.StatusClass == store.ClassAny || r.class == p.StatusClass)
+}
+
+// Stats rollups: one record per endpoint and hour, and a per-tenant index
+// by hour for the purge.
+//
+//	stats            endpoint \0 hour          → rollup
+//	stats_by_tenant  tenant \0 hour endpoint   → nil
+//
+// An hour is 8 bytes of Unix nanoseconds of its start. A rollup is the
+// attempt, success and failure counts as uvarints, then a histogram.
+
+type rollup struct {
+	attempts, successes, failures uint64
+	latency                       store.Histogram
+}
+
+func (r *rollup) encode() []byte {
+	b := binary.AppendUvarint(nil, r.attempts)
+	b = binary.AppendUvarint(b, r.successes)
+	b = binary.AppendUvarint(b, r.failures)
+	b, _ = r.latency.AppendBinary(b)
+	return b
+}
+
+func decodeRollup(v []byte) (rollup, error) {
+	var r rollup
+	for _, dst := range []*uint64{&r.attempts, &r.successes, &r.failures} {
+		n, w := binary.Uvarint(v)
+		if w <= 0 {
+			return rollup{}, errors.New("bolt: corrupt stats rollup")
+		}
+		*dst, v = n, v[w:]
+	}
+	return r, r.latency.UnmarshalBinary(v)
+}
+
+// recordStats adds an attempt to its endpoint's rollup for its hour.
+func recordStats(tx *bbolt.Tx, a *store.Attempt) error {
+	hour := a.StartedAt.UTC().Truncate(time.Hour)
+	key := append(tenantPrefix(a.EndpointID), timeKey(hour, "")...)
+	stats := tx.Bucket(bucketStats)
+	var r rollup
+	if v := stats.Get(key); v != nil {
+		var err error
+		if r, err = decodeRollup(v); err != nil {
+			r = rollup{} // a corrupt hour restarts rather than blocking outcomes
+		}
+	} else if err := tx.Bucket(bucketStatsByTenant).Put(append(tenantPrefix(a.TenantID), timeKey(hour, a.EndpointID)...), nil); err != nil {
+		return err
+	}
+	r.attempts++
+	if a.ErrorClass == store.ErrorNone && store.ClassOf(a.StatusCode) == store.Class2xx {
+		r.successes++
+	} else {
+		r.failures++
+	}
+	r.latency.Add(a.Duration)
+	return stats.Put(key, r.encode())
+}
+
+// EndpointStats implements store.Store.
+func (s *Store) EndpointStats(ctx context.Context, p store.EndpointStatsParams) (store.EndpointStats, error) {
+	var out store.EndpointStats
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		out = store.EndpointStats{}
+		var ep *store.Endpoint
+		if err := getJSON(tx.Bucket(bucketEndpoints), tenantKey(p.TenantID, p.EndpointID), &ep); err != nil {
+			return err
+		}
+		out.Enabled, out.Disabled = ep.Enabled, ep.DisabledReason
+		if v := tx.Bucket(bucketEpState).Get([]byte(p.EndpointID)); v != nil {
+			var st epState
+			if json.Unmarshal(v, &st) == nil {
+				out.Health = st.Health
+			}
+		}
+		out.Since, out.Until = hourRange(p.Since, p.Until)
+		prefix := tenantPrefix(p.EndpointID)
+		c := tx.Bucket(bucketStats).Cursor()
+		k, v := c.Seek(append(bytes.Clone(prefix), timeKey(out.Since, "")...))
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if !out.Until.IsZero() && !keyTime(k[len(prefix):]).Before(out.Until) {
+				break
+			}
+			r, err := decodeRollup(v)
+			if err != nil {
+				return fmt.Errorf("bolt: stats of %q: %w", p.EndpointID, err)
+			}
+			out.Attempts += int64(r.attempts)
+			out.Successes += int64(r.successes)
+			out.Failures += int64(r.failures)
+			out.Latency.Merge(&r.latency)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// hourRange widens [since, until) to whole hours; zero stays unbounded.
+func hourRange(since, until time.Time) (time.Time, time.Time) {
+	if !since.IsZero() {
+		since = since.UTC().Truncate(time.Hour)
+	}
+	if !until.IsZero() {
+		if t := until.UTC().Truncate(time.Hour); t.Before(until) {
+			until = t.Add(time.Hour)
+		} else {
+			until = t
+		}
+	}
+	return since, until.UTC()
+}
