@@ -78,6 +78,7 @@ type rig struct {
 	d       *webhook.Dispatcher
 	tenants []*webhook.Tenant
 	payload []byte
+	rcv     *receiver // closed with the rig, if set
 }
 
 func openRig(dir string, cfg webhook.Config) (*rig, error) {
@@ -112,6 +113,30 @@ func openRig(dir string, cfg webhook.Config) (*rig, error) {
 func (r *rig) close() {
 	_ = r.d.Close()
 	_ = r.st.Close()
+	if r.rcv != nil {
+		r.rcv.close()
+	}
+}
+
+// setup opens a rig with a receiver for events events and tenants tenants
+// delivering to it; the caller closes both (close does) and starts the
+// dispatcher when it wants delivery.
+func setup(dir string, events, tenants int) (*rig, *receiver, error) {
+	rcv, err := newReceiver(events)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := openRig(dir, webhook.Config{})
+	if err != nil {
+		rcv.close()
+		return nil, nil, err
+	}
+	r.rcv = rcv
+	if err := r.addTenants(tenants, rcv.base); err != nil {
+		r.close()
+		return nil, nil, err
+	}
+	return r, rcv, nil
 }
 
 // addTenants creates n tenants "t-K" with one endpoint each at url/K.
@@ -193,19 +218,11 @@ type e2eResult struct {
 // from 64 publishers while the dispatcher delivers, and measures from the
 // first publish to the last receipt, and each event's publish-to-receipt.
 func endToEnd(dir string, events, endpoints int) (e2eResult, error) {
-	rcv, err := newReceiver(events)
-	if err != nil {
-		return e2eResult{}, err
-	}
-	defer rcv.close()
-	r, err := openRig(dir, webhook.Config{})
+	r, rcv, err := setup(dir, events, endpoints)
 	if err != nil {
 		return e2eResult{}, err
 	}
 	defer r.close()
-	if err := r.addTenants(endpoints, rcv.base); err != nil {
-		return e2eResult{}, err
-	}
 	if err := r.d.Start(context.Background()); err != nil {
 		return e2eResult{}, err
 	}
@@ -284,20 +301,11 @@ func steadyLoad(r *rig, rcv *receiver, first, rate int, d time.Duration) (e2eRes
 // steady measures the latency at a steady load on a fresh rig of
 // endpoints tenants.
 func steady(dir string, endpoints, rate int, d time.Duration) (e2eResult, error) {
-	n := int(float64(rate) * d.Seconds())
-	rcv, err := newReceiver(n)
-	if err != nil {
-		return e2eResult{}, err
-	}
-	defer rcv.close()
-	r, err := openRig(dir, webhook.Config{})
+	r, rcv, err := setup(dir, int(float64(rate)*d.Seconds()), endpoints)
 	if err != nil {
 		return e2eResult{}, err
 	}
 	defer r.close()
-	if err := r.addTenants(endpoints, rcv.base); err != nil {
-		return e2eResult{}, err
-	}
 	if err := r.d.Start(context.Background()); err != nil {
 		return e2eResult{}, err
 	}
@@ -317,21 +325,12 @@ type scaleResult struct {
 // endpoints that match nothing published), then runs the steady load over
 // the first 100 tenants.
 func scale(dir string, tenants, endpoints, rate int, d time.Duration) (scaleResult, error) {
-	n := int(float64(rate) * d.Seconds())
-	rcv, err := newReceiver(n)
-	if err != nil {
-		return scaleResult{}, err
-	}
-	defer rcv.close()
-	r, err := openRig(dir, webhook.Config{})
+	const active = 100
+	r, rcv, err := setup(dir, int(float64(rate)*d.Seconds()), active)
 	if err != nil {
 		return scaleResult{}, err
 	}
 	defer r.close()
-	const active = 100
-	if err := r.addTenants(active, rcv.base); err != nil {
-		return scaleResult{}, err
-	}
 	per := endpoints / tenants
 	start := time.Now()
 	ctx := context.Background()
@@ -367,19 +366,11 @@ type backlogResult struct {
 // is off (the dispatcher not started: the receivers are down), then starts
 // it with the receiver up and watches the first window seconds.
 func backlog(dir string, messages int, window time.Duration) (backlogResult, error) {
-	rcv, err := newReceiver(messages)
-	if err != nil {
-		return backlogResult{}, err
-	}
-	defer rcv.close()
-	r, err := openRig(dir, webhook.Config{})
+	r, rcv, err := setup(dir, messages, 100)
 	if err != nil {
 		return backlogResult{}, err
 	}
 	defer r.close()
-	if err := r.addTenants(100, rcv.base); err != nil {
-		return backlogResult{}, err
-	}
 	var res backlogResult
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
