@@ -94,10 +94,10 @@ func (t *Tenant) ReplayEvent(ctx context.Context, eventID string, opts ReplayOpt
 	now := time.Now().UTC()
 	res := &ReplayResult{EventID: ev.ID}
 	existing := make(map[string]string, len(ev.Messages)) // endpoint → message
-	retry := make([]string, 0, len(ev.Messages))
 	for _, r := range ev.Messages {
 		existing[r.EndpointID] = r.MessageID
 	}
+	var retry []MessageRef
 	var fresh []*store.Message
 	if opts.Rematch {
 		eps, err := t.d.store.EndpointListAll(ctx, t.id)
@@ -114,7 +114,7 @@ func (t *Tenant) ReplayEvent(ctx context.Context, eventID string, opts ReplayOpt
 				continue
 			}
 			if id, ok := existing[ep.ID]; ok {
-				retry = append(retry, id)
+				retry = append(retry, MessageRef{MessageID: id, EndpointID: ep.ID})
 				continue
 			}
 			fresh = append(fresh, &store.Message{
@@ -125,22 +125,22 @@ func (t *Tenant) ReplayEvent(ctx context.Context, eventID string, opts ReplayOpt
 		}
 	} else {
 		for _, r := range ev.Messages {
-			retry = append(retry, r.MessageID)
+			retry = append(retry, MessageRef(r))
 		}
 	}
 	if len(retry) > 0 {
+		msgIDs := make([]string, len(retry))
+		for i, r := range retry {
+			msgIDs[i] = r.MessageID
+		}
 		outcomes, err := t.d.store.MessageRetry(ctx, store.MessageRetryParams{
-			TenantID: t.id, MessageIDs: retry, Trigger: store.TriggerReplay, Now: now,
+			TenantID: t.id, MessageIDs: msgIDs, Trigger: store.TriggerReplay, Now: now,
 		})
 		if err != nil {
 			return nil, err
 		}
-		endpointOf := make(map[string]string, len(ev.Messages))
-		for _, r := range ev.Messages {
-			endpointOf[r.MessageID] = r.EndpointID
-		}
 		for i, o := range outcomes {
-			ref := MessageRef{MessageID: retry[i], EndpointID: endpointOf[retry[i]]}
+			ref := retry[i]
 			if o == store.RetryDone {
 				res.Replayed = append(res.Replayed, ref)
 			} else {

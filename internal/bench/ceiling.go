@@ -59,29 +59,11 @@ func httpCeiling(n, workers, endpoints int) (float64, error) {
 	defer cancel()
 	body := ceilingBody()
 
-	var next atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := post(ctx, client, s.url(i%endpoints), body); err != nil {
-					once.Do(func() { firstErr = err; cancel() })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	err = parallel(n, workers, func(i int) error { return post(ctx, client, s.url(i%endpoints), body) })
 	elapsed := time.Since(start)
-	if firstErr != nil {
-		return 0, fmt.Errorf("bench: httpCeiling: %w", firstErr)
+	if err != nil {
+		return 0, fmt.Errorf("bench: httpCeiling: %w", err)
 	}
 	if got := s.requests.Load(); got != int64(n) {
 		return 0, fmt.Errorf("bench: httpCeiling: server saw %d of %d requests", got, n)
@@ -90,12 +72,10 @@ func httpCeiling(n, workers, endpoints int) (float64, error) {
 }
 
 // boltCeiling measures bbolt's grouped-commit ceiling: n records of 1 KiB
-// (random-ish keys, e.g. 16-byte sequential+random) written from writers
-// goroutines into a fresh bbolt file in dir with fsync on (default
-// options, NoSync false), batching commits by hand as well as you can
-// (e.g. a single committer goroutine that drains a channel and writes
-// everything queued in one Update, like group commit; each writer waits
-// until its record is durable). Returns records per second.
+// written from writers goroutines into a fresh bbolt file in dir with
+// fsync on, one committer goroutine writing everything queued in one
+// Update while each writer waits until its record is durable. It returns
+// records per second.
 //
 // Keys are an 8-byte big-endian sequence number followed by 8 random
 // bytes, so inserts land at the right edge of the B+tree (bbolt's best
