@@ -55,7 +55,9 @@ type Store interface {
 	// EndpointScan pages through every tenant's endpoints in (TenantID, ID)
 	// order, for maintenance such as re-sealing secrets.
 	EndpointScan(ctx context.Context, p EndpointScanParams) ([]*Endpoint, error)
-	// EndpointListAll returns every endpoint of a tenant, for routing.
+	// EndpointListAll returns every endpoint of a tenant, for routing. The
+	// records may be shared with the store's cache: callers must not
+	// modify them.
 	EndpointListAll(ctx context.Context, tenantID string) ([]*Endpoint, error)
 	// EndpointUpdate replaces an existing endpoint (matched on TenantID and
 	// ID; ErrNotFound otherwise) if its stored UpdatedAt still equals

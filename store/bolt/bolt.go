@@ -89,12 +89,26 @@ type Options struct {
 	Timeout time.Duration
 	// MaxBatch caps how many writes share one transaction. Defaults to 512.
 	MaxBatch int
+	// TrimInterval is how often, on Linux, the store unmaps the file pages
+	// bbolt has read, so the process's resident memory reflects what it
+	// holds rather than how large the file has grown. The pages stay in the
+	// kernel's page cache. Defaults to 1 second; negative turns it off.
+	// Files under 64 MiB are left alone.
+	TrimInterval time.Duration
+	// RouteCacheSize is how many decoded endpoint records the store keeps
+	// for EndpointListAll, which every publish calls; a tenant with more
+	// endpoints than this is read from the file each time. Defaults to
+	// 10,000; negative turns the cache off.
+	RouteCacheSize int
 }
 
 // Store is a store.Store on a bbolt file. It is safe for concurrent use.
 type Store struct {
-	db *bbolt.DB
-	c  *committer
+	db     *bbolt.DB
+	c      *committer
+	routes *routeCache // nil: off
+
+	trimQuit, trimDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -111,6 +125,12 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 512
+	}
+	if o.TrimInterval == 0 {
+		o.TrimInterval = time.Second
+	}
+	if o.RouteCacheSize == 0 {
+		o.RouteCacheSize = 10_000
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:        o.Timeout,
@@ -140,7 +160,15 @@ func Open(path string, opts *Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt: init %s: %w", path, err)
 	}
-	s := &Store{db: db, c: newCommitter(db, o.MaxBatch)}
+	s := &Store{db: db, c: newCommitter(db, o.MaxBatch), trimQuit: make(chan struct{}), trimDone: make(chan struct{})}
+	if o.RouteCacheSize > 0 {
+		s.routes = newRouteCache(o.RouteCacheSize)
+	}
+	if o.TrimInterval > 0 {
+		go s.trimLoop(o.TrimInterval)
+	} else {
+		close(s.trimDone)
+	}
 	if err := s.resumeDeletes(); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("bolt: resume endpoint deletes in %s: %w", path, err)
@@ -171,6 +199,8 @@ func (s *Store) resumeDeletes() error {
 // to stop and closes the file. Later calls return the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.trimQuit)
+		<-s.trimDone
 		s.c.close()
 		s.closeErr = s.db.Close()
 	})
@@ -211,17 +241,35 @@ func (s *Store) EventTypePut(ctx context.Context, t *store.EventType) error {
 	if err != nil {
 		return err
 	}
-	return s.c.write(ctx, func(tx *bbolt.Tx) error {
+	err = s.c.write(ctx, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketEventTypes).Put([]byte(t.Name), val)
 	})
+	if s.routes != nil {
+		s.routes.eventTypesChanged()
+	}
+	return err
 }
 
 // EventTypeGet implements store.Store.
 func (s *Store) EventTypeGet(ctx context.Context, name string) (*store.EventType, error) {
+	var gen uint64
+	if s.routes != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var t *store.EventType
+		var ok bool
+		if t, gen, ok = s.routes.eventType(name); ok {
+			return t, nil
+		}
+	}
 	var t *store.EventType
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		return getJSON(tx.Bucket(bucketEventTypes), []byte(name), &t)
 	})
+	if err == nil && s.routes != nil {
+		s.routes.putEventType(gen, t)
+	}
 	return t, err
 }
 
@@ -241,6 +289,7 @@ func (s *Store) EndpointCreate(ctx context.Context, e *store.Endpoint) error {
 		return err
 	}
 	key := tenantKey(e.TenantID, e.ID)
+	defer s.endpointsChanged(e.TenantID)
 	return s.c.write(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketEndpoints)
 		if b.Get(key) != nil {
@@ -248,6 +297,14 @@ func (s *Store) EndpointCreate(ctx context.Context, e *store.Endpoint) error {
 		}
 		return b.Put(key, val)
 	})
+}
+
+// endpointsChanged is deferred by every write of an endpoint record, so the
+// route cache drops the tenant's entry once the write has ended.
+func (s *Store) endpointsChanged(tenantID string) {
+	if s.routes != nil {
+		s.routes.endpointsChanged(tenantID)
+	}
 }
 
 // EndpointGet implements store.Store.
@@ -283,6 +340,17 @@ func (s *Store) EndpointScan(ctx context.Context, p store.EndpointScanParams) ([
 
 // EndpointListAll implements store.Store.
 func (s *Store) EndpointListAll(ctx context.Context, tenantID string) ([]*store.Endpoint, error) {
+	var gen uint64
+	if s.routes != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		eps, g, ok := s.routes.endpoints(tenantID)
+		if ok {
+			return eps, nil
+		}
+		gen = g
+	}
 	var out []*store.Endpoint
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		prefix := tenantPrefix(tenantID)
@@ -296,6 +364,9 @@ func (s *Store) EndpointListAll(ctx context.Context, tenantID string) ([]*store.
 		}
 		return nil
 	})
+	if err == nil && s.routes != nil {
+		s.routes.putEndpoints(tenantID, gen, out)
+	}
 	return out, err
 }
 
@@ -303,6 +374,7 @@ func (s *Store) EndpointListAll(ctx context.Context, tenantID string) ([]*store.
 func (s *Store) EndpointUpdate(ctx context.Context, e *store.Endpoint, now time.Time) error {
 	next := *e
 	key := tenantKey(e.TenantID, e.ID)
+	defer s.endpointsChanged(e.TenantID)
 	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketEndpoints)
 		var old *store.Endpoint
@@ -365,6 +437,7 @@ func (s *Store) EndpointDelete(ctx context.Context, tenantID, id string, now tim
 		}
 		return tx.Bucket(bucketDeleting).Put([]byte(id), nil)
 	})
+	s.endpointsChanged(tenantID)
 	if err != nil || scanned < cancelBatch {
 		return err
 	}

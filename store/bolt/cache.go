@@ -1,0 +1,128 @@
+package bolt
+
+import (
+	"hash/maphash"
+	"sync"
+
+	"github.com/hooksmith/webhook/store"
+)
+
+// routeCache keeps what every Publish reads, a tenant's decoded endpoints
+// and the event-type catalogue, so a publish does not decode a tenant's
+// endpoint records each time. It stays exact because this store is the
+// file's only writer: each write of an endpoint or event type bumps a
+// generation after it commits, and an entry filled under an older
+// generation is never served. A reader that raced the write may store an
+// entry from before it; the bump has made that entry stale already, or
+// will when it lands.
+type routeCache struct {
+	mu      sync.Mutex
+	seed    maphash.Seed
+	gens    [256]uint64 // per tenant hash; bumped by endpoint writes
+	tenants map[string]routeEntry
+	held    int // endpoints held across tenants
+	limit   int
+
+	typesGen uint64
+	types    map[string]typeEntry
+}
+
+type routeEntry struct {
+	gen uint64
+	eps []*store.Endpoint
+}
+
+type typeEntry struct {
+	gen uint64
+	t   store.EventType
+}
+
+// maxCachedTypes bounds the catalogue entries held.
+const maxCachedTypes = 4096
+
+func newRouteCache(limit int) *routeCache {
+	return &routeCache{seed: maphash.MakeSeed(), limit: limit,
+		tenants: map[string]routeEntry{}, types: map[string]typeEntry{}}
+}
+
+func (c *routeCache) slot(tenantID string) *uint64 {
+	return &c.gens[maphash.String(c.seed, tenantID)%uint64(len(c.gens))]
+}
+
+// endpoints returns the tenant's cached endpoints, or the generation to
+// fill the entry under.
+func (c *routeCache) endpoints(tenantID string) ([]*store.Endpoint, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gen := *c.slot(tenantID)
+	if e, ok := c.tenants[tenantID]; ok && e.gen == gen {
+		return e.eps, gen, true
+	}
+	return nil, gen, false
+}
+
+// putEndpoints stores what was read under gen unless a write came since.
+// A tenant with more endpoints than the whole cache holds is not cached.
+func (c *routeCache) putEndpoints(tenantID string, gen uint64, eps []*store.Endpoint) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if *c.slot(tenantID) != gen || len(eps) > c.limit {
+		return
+	}
+	c.dropTenant(tenantID)
+	for id := range c.tenants { // map order: an arbitrary victim
+		if c.held+len(eps) <= c.limit {
+			break
+		}
+		c.dropTenant(id)
+	}
+	c.tenants[tenantID] = routeEntry{gen: gen, eps: eps}
+	c.held += len(eps)
+}
+
+func (c *routeCache) dropTenant(tenantID string) {
+	if e, ok := c.tenants[tenantID]; ok {
+		c.held -= len(e.eps)
+		delete(c.tenants, tenantID)
+	}
+}
+
+// endpointsChanged is called after every write of one of the tenant's
+// endpoints, whether or not it committed.
+func (c *routeCache) endpointsChanged(tenantID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	*c.slot(tenantID)++
+	c.dropTenant(tenantID)
+}
+
+// eventType returns a copy of the cached entry, or the generation to fill
+// it under.
+func (c *routeCache) eventType(name string) (*store.EventType, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.types[name]; ok && e.gen == c.typesGen {
+		t := e.t
+		return &t, c.typesGen, true
+	}
+	return nil, c.typesGen, false
+}
+
+func (c *routeCache) putEventType(gen uint64, t *store.EventType) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.typesGen {
+		return
+	}
+	if len(c.types) >= maxCachedTypes {
+		clear(c.types)
+	}
+	c.types[t.Name] = typeEntry{gen: gen, t: *t}
+}
+
+func (c *routeCache) eventTypesChanged() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.typesGen++
+	clear(c.types)
+}

@@ -1,0 +1,4 @@
+package bolt
+
+// Trim runs one pass of the resident-memory trimmer.
+func (s *Store) Trim() { s.trim() }
