@@ -267,7 +267,7 @@ func (d *Dispatcher) newRequest(ctx context.Context, ep *store.Endpoint, ev *sto
 	h.Set("User-Agent", userAgent)
 	h.Set("Webhook-Id", ev.ID)
 	h.Set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
-	sig, err := signatureHeader(ep.Secrets, ev.ID, ts, ev.Payload, time.Now())
+	sig, err := d.signers.signatureHeader(ep.Secrets, ev.ID, ts, ev.Payload, time.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -243,6 +243,7 @@ type Dispatcher struct {
 	keys    *secretbox.Keyring // nil: secrets stored in clear
 	limits  *ratelimit.Registry
 	breaker *breaker.Breaker
+	signers signerCache
 
 	hooks        chan func(*Hooks) // nil without Config.Hooks
 	droppedHooks atomic.Uint64

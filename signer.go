@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hooksmith/webhook/internal/signature"
@@ -70,21 +71,14 @@ func publicKeyOf(secret string) (string, error) { return signature.PublicKeyOf(s
 
 // signatureHeader signs with every secret still valid at now: the current
 // one and, during a rotation's grace period, the previous ones.
-func signatureHeader(secrets []store.Secret, msgID string, ts int64, body []byte, now time.Time) (string, error) {
-	signers := make([]signature.Signer, 0, len(secrets))
+func (c *signerCache) signatureHeader(secrets []store.Secret, msgID string, ts int64, body []byte, now time.Time) (string, error) {
+	var buf [2]signature.Signer // a rotation signs with two
+	signers := buf[:0]
 	for _, s := range secrets {
 		if !s.ExpiresAt.IsZero() && !s.ExpiresAt.After(now) {
 			continue
 		}
-		var (
-			signer signature.Signer
-			err    error
-		)
-		if isSigningKey(s.Value) {
-			signer, err = signature.ParseAsymmetricKey(s.Value)
-		} else {
-			signer, err = signature.ParseKey(s.Value)
-		}
+		signer, err := c.get(s.Value)
 		if err != nil {
 			return "", err
 		}
@@ -94,6 +88,43 @@ func signatureHeader(secrets []store.Secret, msgID string, ts int64, body []byte
 		return "", errNoValidSecret
 	}
 	return signature.HeaderOf(signers, msgID, ts, body), nil
+}
+
+// signerCache keeps parsed signing keys by secret: parsing derives the HMAC
+// pads (or the ed25519 key) and allocates, and every delivery signs with its
+// endpoint's keys. A parsed key also keeps a pool of keyed HMAC states, which
+// only pays off when the key is reused.
+type signerCache struct {
+	mu sync.Mutex
+	m  map[string]signature.Signer
+}
+
+// maxCachedSigners bounds the keys held; the cache starts again when full.
+const maxCachedSigners = 4096
+
+func (c *signerCache) get(secret string) (signature.Signer, error) {
+	c.mu.Lock()
+	signer, ok := c.m[secret]
+	c.mu.Unlock()
+	if ok {
+		return signer, nil
+	}
+	var err error
+	if isSigningKey(secret) {
+		signer, err = signature.ParseAsymmetricKey(secret)
+	} else {
+		signer, err = signature.ParseKey(secret)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedSigners {
+		c.m = make(map[string]signature.Signer)
+	}
+	c.m[secret] = signer
+	return signer, nil
 }
 
 // errNoValidSecret: an endpoint whose secrets have all expired cannot sign.
