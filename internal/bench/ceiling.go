@@ -75,7 +75,7 @@ func httpCeiling(n, workers, endpoints int) (float64, error) {
 // written from writers goroutines into a fresh bbolt file in dir with
 // fsync on, one committer goroutine writing everything queued in one
 // Update while each writer waits until its record is durable. It returns
-// records per second.
+// records per second and the KiB of pages written per record.
 //
 // Keys are an 8-byte big-endian sequence number followed by 8 random
 // bytes, so inserts land at the right edge of the B+tree (bbolt's best
@@ -84,13 +84,13 @@ func httpCeiling(n, workers, endpoints int) (float64, error) {
 // and commits it in one Update; writers queue their next record while
 // that commit runs.
 // The file is removed before returning.
-func boltCeiling(dir string, n, writers int) (float64, error) {
+func boltCeiling(dir string, n, writers int) (rate, kib float64, err error) {
 	if n <= 0 || writers <= 0 {
-		return 0, fmt.Errorf("bench: boltCeiling(%d, %d): n and writers must be positive", n, writers)
+		return 0, 0, fmt.Errorf("bench: boltCeiling(%d, %d): n and writers must be positive", n, writers)
 	}
 	db, cleanup, err := openFreshBolt(dir, "ceiling")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer cleanup()
 	bucket := []byte("records")
@@ -98,7 +98,7 @@ func boltCeiling(dir string, n, writers int) (float64, error) {
 		_, err := tx.CreateBucket(bucket)
 		return err
 	}); err != nil {
-		return 0, fmt.Errorf("bench: boltCeiling: %w", err)
+		return 0, 0, fmt.Errorf("bench: boltCeiling: %w", err)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), ceilingTimeout)
@@ -115,6 +115,7 @@ func boltCeiling(dir string, n, writers int) (float64, error) {
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
+	before := db.Stats()
 	start := time.Now()
 	for w := range writers {
 		share := n / writers
@@ -145,12 +146,19 @@ func boltCeiling(dir string, n, writers int) (float64, error) {
 	close(queue)
 	<-committed
 	if firstErr != nil {
-		return 0, fmt.Errorf("bench: boltCeiling: %w", firstErr)
+		return 0, 0, fmt.Errorf("bench: boltCeiling: %w", firstErr)
 	}
 	if got := countKeys(db, bucket); got != n {
-		return 0, fmt.Errorf("bench: boltCeiling: file holds %d of %d records", got, n)
+		return 0, 0, fmt.Errorf("bench: boltCeiling: file holds %d of %d records", got, n)
 	}
-	return float64(n) / elapsed.Seconds(), nil
+	return float64(n) / elapsed.Seconds(), kibWritten(db, before, n), nil
+}
+
+// kibWritten is the KiB of pages the write transactions since before
+// allocated, all of which are written at commit, per item of n.
+func kibWritten(db *bolt.DB, before bolt.Stats, n int) float64 {
+	after := db.Stats()
+	return float64(after.TxStats.GetPageAlloc()-before.TxStats.GetPageAlloc()) / 1024 / float64(n)
 }
 
 // boltWrite is one record queued for the committer; done receives the

@@ -15,7 +15,13 @@ func TestCeilings_ReturnPositiveFiniteRatesAtSmallSizes(t *testing.T) {
 		run  func() (float64, error)
 	}{
 		{"httpCeiling", func() (float64, error) { return httpCeiling(500, 16, 10) }},
-		{"boltCeiling", func() (float64, error) { return boltCeiling(dir, 500, 16) }},
+		{"boltCeiling", func() (float64, error) {
+			rate, kib, err := boltCeiling(dir, 500, 16)
+			if err == nil && kib < 1 {
+				t.Errorf("boltCeiling wrote %.2f KiB per 1 KiB record", kib)
+			}
+			return rate, err
+		}},
 		{"naiveBaseline", func() (float64, error) { return naiveBaseline(dir, 200, 10) }},
 	}
 	for _, r := range runs {

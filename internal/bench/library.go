@@ -192,25 +192,28 @@ func parallel(n, workers int, fn func(i int) error) error {
 // publishThroughput: Publish calls per second from publishers goroutines,
 // each publishing to its own tenant with one matching endpoint; the
 // dispatcher is not started, so only the durable publish path is measured.
-func publishThroughput(dir string, n, publishers int) (float64, error) {
+// It also returns the KiB of bbolt pages written per event.
+func publishThroughput(dir string, n, publishers int) (rate, kib float64, err error) {
 	r, err := openRig(dir, webhook.Config{})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer r.close()
 	if err := r.addTenants(publishers, "http://127.0.0.1:9"); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	before := r.st.DB().Stats()
 	start := time.Now()
 	if err := parallel(n, publishers, r.publish); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return float64(n) / time.Since(start).Seconds(), kibWritten(r.st.DB(), before, n), nil
 }
 
 // e2eResult is what the end-to-end scenario measured.
 type e2eResult struct {
 	PerSecond     float64
+	KiBWritten    float64 // bbolt pages per message, publish to outcome
 	P50, P99, Max time.Duration
 }
 
@@ -227,6 +230,7 @@ func endToEnd(dir string, events, endpoints int) (e2eResult, error) {
 		return e2eResult{}, err
 	}
 	sent := make([]int64, events)
+	before := r.st.DB().Stats()
 	start := time.Now()
 	err = parallel(events, 64, func(i int) error {
 		sent[i] = time.Now().UnixNano()
@@ -244,6 +248,10 @@ func endToEnd(dir string, events, endpoints int) (e2eResult, error) {
 	}
 	res := latencies(rcv, sent)
 	res.PerSecond = float64(events) / time.Duration(last-start.UnixNano()).Seconds()
+	if err := r.d.Close(); err != nil { // waits for the last outcomes to be stored
+		return e2eResult{}, err
+	}
+	res.KiBWritten = kibWritten(r.st.DB(), before, events)
 	return res, nil
 }
 

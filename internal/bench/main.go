@@ -115,11 +115,11 @@ func runScenario(name string, p params) error {
 		}
 		m = metrics{"per_second": v}
 	case "bolt_ceiling":
-		v, err := boltCeiling(dir, p.Records, p.Publishers)
+		v, kib, err := boltCeiling(dir, p.Records, p.Publishers)
 		if err != nil {
 			return err
 		}
-		m = metrics{"per_second": v}
+		m = metrics{"per_second": v, "kib_written_per_record": kib}
 	case "naive":
 		v, err := naiveBaseline(dir, p.Events, p.Endpoints)
 		if err != nil {
@@ -127,17 +127,18 @@ func runScenario(name string, p params) error {
 		}
 		m = metrics{"per_second": v}
 	case "publish":
-		v, err := publishThroughput(dir, p.Publish, p.Publishers)
+		v, kib, err := publishThroughput(dir, p.Publish, p.Publishers)
 		if err != nil {
 			return err
 		}
-		m = metrics{"per_second": v}
+		m = metrics{"per_second": v, "kib_written_per_event": kib}
 	case "e2e":
 		r, err := endToEnd(dir, p.Events, p.Endpoints)
 		if err != nil {
 			return err
 		}
-		m = metrics{"per_second": r.PerSecond, "p50_ms": ms(r.P50), "p99_ms": ms(r.P99), "max_ms": ms(r.Max)}
+		m = metrics{"per_second": r.PerSecond, "p50_ms": ms(r.P50), "p99_ms": ms(r.P99), "max_ms": ms(r.Max),
+			"kib_written_per_message": r.KiBWritten}
 	case "steady":
 		r, err := steady(dir, p.Endpoints, p.Rate, p.Duration)
 		if err != nil {
