@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net"
@@ -528,6 +529,11 @@ func notFound(err error, what, id string) error {
 	return err
 }
 
+// Format prints the dispatcher as "webhook.Dispatcher" whatever the verb:
+// it holds the sealing keys and parsed signing secrets, which fmt would
+// otherwise print from its fields.
+func (d *Dispatcher) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "webhook.Dispatcher") }
+
 // Tenant returns the handle through which every operation on one customer's
 // data goes. Handles are cheap; an invalid id makes every call on the handle
 // return a *ValidationError.
@@ -544,6 +550,10 @@ type Tenant struct {
 
 // ID returns the tenant's ID.
 func (t *Tenant) ID() string { return t.id }
+
+// Format prints the tenant as webhook.Tenant(ID) whatever the verb, and
+// never its dispatcher's fields (see Dispatcher.Format).
+func (t *Tenant) Format(f fmt.State, _ rune) { _, _ = fmt.Fprintf(f, "webhook.Tenant(%s)", t.id) }
 
 func (t *Tenant) check() error {
 	if !validTenantID(t.id) {

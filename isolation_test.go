@@ -388,6 +388,8 @@ func TestTenant_isolation_every_method(t *testing.T) {
 	noForeignID := map[string]string{
 		// ID returns the handle's own tenant ID and takes nothing.
 		"ID": "takes no argument",
+		// Format prints the handle's own tenant ID for fmt.
+		"Format": "prints the handle's own ID; takes no record ID",
 		// CreateEndpoint generates the new endpoint's ID; it takes only
 		// params (its event-type filter names the shared catalogue).
 		"CreateEndpoint": "takes params only; the endpoint ID is generated",

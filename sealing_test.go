@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/hooksmith/webhook"
 	"github.com/hooksmith/webhook/store/bolt"
+	"github.com/hooksmith/webhook/webhooktest"
 )
 
 func testKey(id string, fill byte) webhook.SecretKey {
@@ -176,4 +178,29 @@ func TestStart_warns_once_when_secrets_are_unsealed(t *testing.T) {
 	require.NoError(t, d2.Start(ctx))
 	require.Equal(t, 1, strings.Count(plain.String(), "stored unencrypted"))
 	require.NotContains(t, keyed.String(), "stored unencrypted")
+}
+
+// After a delivery the dispatcher holds the endpoint's parsed signing key
+// and the sealing keys; printing it in any form shows neither.
+func TestDispatcher_prints_no_secret_after_a_delivery(t *testing.T) {
+	t.Parallel()
+	key := testKey("k1", 5)
+	d, _ := startDispatcher(t, &webhook.Config{RetrySchedule: fastSchedule, AllowInsecureURLs: true,
+		AllowedDestinations: loopback, SecretKeys: []webhook.SecretKey{key}})
+	registerTypes(t, d, "order.created")
+	tn := d.Tenant("acme")
+	rcv := webhooktest.NewServer(t)
+	ep := newEndpoint(t, tn, rcv, "/hook", webhook.EndpointParams{})
+	_, err := tn.Publish(ctx, webhook.Event{Type: "order.created", Payload: []byte(`{"n":1}`)})
+	require.NoError(t, err)
+	rcv.Wait(t, "/hook", 1, 10*time.Second)
+
+	secret := strings.TrimPrefix(ep.Secret(), "whsec_")
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		for _, v := range []any{d, tn} {
+			out := fmt.Sprintf(f, v)
+			require.NotContains(t, out, secret, f)
+			require.NotContains(t, out, key.Key, f)
+		}
+	}
 }

@@ -108,7 +108,8 @@ type Store struct {
 	c      *committer
 	routes *routeCache // nil: off
 
-	trimQuit, trimDone chan struct{}
+	closing  chan struct{} // closed when Close begins
+	trimDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -160,11 +161,11 @@ func Open(path string, opts *Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt: init %s: %w", path, err)
 	}
-	s := &Store{db: db, c: newCommitter(db, o.MaxBatch), trimQuit: make(chan struct{}), trimDone: make(chan struct{})}
+	s := &Store{db: db, c: newCommitter(db, o.MaxBatch), closing: make(chan struct{}), trimDone: make(chan struct{})}
 	if o.RouteCacheSize > 0 {
 		s.routes = newRouteCache(o.RouteCacheSize)
 	}
-	if o.TrimInterval > 0 {
+	if o.TrimInterval > 0 && s.trimmable() {
 		go s.trimLoop(o.TrimInterval)
 	} else {
 		close(s.trimDone)
@@ -199,7 +200,7 @@ func (s *Store) resumeDeletes() error {
 // to stop and closes the file. Later calls return the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.trimQuit)
+		close(s.closing)
 		<-s.trimDone
 		s.c.close()
 		s.closeErr = s.db.Close()
@@ -222,6 +223,9 @@ func (s *Store) Stats() Stats {
 }
 
 // DB exposes the underlying database for inspection in tests and tools.
+// Writes through it bypass the store's route cache: endpoints or event
+// types written that way may not be seen by publishes until the next write
+// of the same tenant's endpoints (or of any event type) through the store.
 func (s *Store) DB() *bbolt.DB { return s.db }
 
 func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
@@ -254,7 +258,7 @@ func (s *Store) EventTypePut(ctx context.Context, t *store.EventType) error {
 func (s *Store) EventTypeGet(ctx context.Context, name string) (*store.EventType, error) {
 	var gen uint64
 	if s.routes != nil {
-		if err := ctx.Err(); err != nil {
+		if err := s.usable(ctx); err != nil {
 			return nil, err
 		}
 		var t *store.EventType
@@ -297,6 +301,17 @@ func (s *Store) EndpointCreate(ctx context.Context, e *store.Endpoint) error {
 		}
 		return b.Put(key, val)
 	})
+}
+
+// usable is what a read answered from the cache checks first: the
+// context, and that the store is open.
+func (s *Store) usable(ctx context.Context) error {
+	select {
+	case <-s.closing:
+		return store.ErrClosed
+	default:
+		return ctx.Err()
+	}
 }
 
 // endpointsChanged is deferred by every write of an endpoint record, so the
@@ -342,7 +357,7 @@ func (s *Store) EndpointScan(ctx context.Context, p store.EndpointScanParams) ([
 func (s *Store) EndpointListAll(ctx context.Context, tenantID string) ([]*store.Endpoint, error) {
 	var gen uint64
 	if s.routes != nil {
-		if err := ctx.Err(); err != nil {
+		if err := s.usable(ctx); err != nil {
 			return nil, err
 		}
 		eps, g, ok := s.routes.endpoints(tenantID)

@@ -20,7 +20,7 @@ type routeCache struct {
 	seed    maphash.Seed
 	gens    [256]uint64 // per tenant hash; bumped by endpoint writes
 	tenants map[string]routeEntry
-	held    int // endpoints held across tenants
+	held    int // weight of the entries: endpoints, at least 1 per tenant
 	limit   int
 
 	typesGen uint64
@@ -66,23 +66,28 @@ func (c *routeCache) endpoints(tenantID string) ([]*store.Endpoint, uint64, bool
 func (c *routeCache) putEndpoints(tenantID string, gen uint64, eps []*store.Endpoint) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if *c.slot(tenantID) != gen || len(eps) > c.limit {
+	w := weight(eps)
+	if *c.slot(tenantID) != gen || w > c.limit {
 		return
 	}
 	c.dropTenant(tenantID)
 	for id := range c.tenants { // map order: an arbitrary victim
-		if c.held+len(eps) <= c.limit {
+		if c.held+w <= c.limit {
 			break
 		}
 		c.dropTenant(id)
 	}
 	c.tenants[tenantID] = routeEntry{gen: gen, eps: eps}
-	c.held += len(eps)
+	c.held += w
 }
+
+// weight counts a tenant without endpoints as one, so that publishing to
+// many such tenants cannot grow the cache past its limit.
+func weight(eps []*store.Endpoint) int { return max(len(eps), 1) }
 
 func (c *routeCache) dropTenant(tenantID string) {
 	if e, ok := c.tenants[tenantID]; ok {
-		c.held -= len(e.eps)
+		c.held -= weight(e.eps)
 		delete(c.tenants, tenantID)
 	}
 }

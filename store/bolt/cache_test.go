@@ -103,3 +103,20 @@ func TestRouteCache_EventTypeGet_returns_a_copy_and_sees_puts(t *testing.T) {
 	require.Equal(t, "two", again.Description)
 	require.True(t, again.Archived)
 }
+
+func TestRouteCache_cached_reads_fail_after_Close(t *testing.T) {
+	t.Parallel()
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "webhook.db"), nil)
+	require.NoError(t, err)
+	require.NoError(t, s.EndpointCreate(ctx, &store.Endpoint{ID: "ep_1", TenantID: "acme", URL: "https://e.example/", Method: "POST", Enabled: true}))
+	require.NoError(t, s.EventTypePut(ctx, &store.EventType{Name: "a.b"}))
+	_, err = s.EndpointListAll(ctx, "acme") // fills the cache
+	require.NoError(t, err)
+	_, err = s.EventTypeGet(ctx, "a.b")
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	_, err = s.EndpointListAll(ctx, "acme")
+	require.ErrorIs(t, err, store.ErrClosed)
+	_, err = s.EventTypeGet(ctx, "a.b")
+	require.ErrorIs(t, err, store.ErrClosed)
+}

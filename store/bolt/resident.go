@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"os"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -23,12 +24,29 @@ func (s *Store) trimLoop(every time.Duration) {
 	defer t.Stop()
 	for {
 		select {
-		case <-s.trimQuit:
+		case <-s.closing:
 			return
 		case <-t.C:
 			s.trim()
 		}
 	}
+}
+
+// trimmable checks that the file's committed size lies inside it. bbolt
+// keeps its mapping at least that large from then on, but does not check a
+// file cut short; there the madvise range could run past the mapping and
+// zero whatever memory follows it, so such a file is never trimmed.
+func (s *Store) trimmable() bool {
+	fi, err := os.Stat(s.db.Path())
+	if err != nil {
+		return false
+	}
+	var inside bool
+	_ = s.db.View(func(tx *bbolt.Tx) error {
+		inside = tx.Size() <= fi.Size()
+		return nil
+	})
+	return inside
 }
 
 // trim drops the process's mappings of the file's pages. It runs inside a
