@@ -32,6 +32,7 @@ var (
 	bucketIdem       = []byte("idempotency") // tenant \0 event ID → event key
 	bucketMessages   = []byte("messages")    // message ID → JSON
 	bucketQueue      = []byte("queue")       // see queue.go
+	bucketIntake     = []byte("intake")
 	bucketDue        = []byte("due_by_endpoint")
 	bucketLeases     = []byte("leases")
 	bucketReady      = []byte("ready")
@@ -60,7 +61,7 @@ var (
 	bucketRecoveriesByTenant = []byte("recoveries_by_tenant")
 
 	allBuckets = [][]byte{bucketEventTypes, bucketEndpoints, bucketEvents, bucketIdem,
-		bucketMessages, bucketQueue, bucketDue, bucketLeases, bucketReady, bucketEpState,
+		bucketMessages, bucketQueue, bucketIntake, bucketDue, bucketLeases, bucketReady, bucketEpState,
 		bucketDead, bucketDeadByEp, bucketDeleting, bucketMeta,
 		bucketEventMsgs, bucketTenantEvents, bucketEpMsgs, bucketAttempts, bucketBodies,
 		bucketAttTenant, bucketAttClass, bucketAttEndpoint, bucketAttEvent, bucketAttMessage,
@@ -70,7 +71,10 @@ var (
 // formatVersion names the file layout. Earlier versions (1: a global due
 // index; 2: attempts without indexes) were never released with a
 // migration; Open refuses such a file rather than strand its messages.
-const formatVersion = "3"
+// Version 3 lacks only the intake, so Open upgrades it in place; the new
+// number keeps a version-3 binary from opening a file whose intake it
+// would never read.
+const formatVersion = "4"
 
 // ErrFormat is returned by Open for a file written in another layout.
 var ErrFormat = errors.New("bolt: unsupported file format")
@@ -152,7 +156,7 @@ func Open(path string, opts *Options) (*Store, error) {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get([]byte("format")); v != nil && string(v) != formatVersion {
+		if v := meta.Get([]byte("format")); v != nil && string(v) != formatVersion && string(v) != "3" {
 			return fmt.Errorf("%w: version %q", ErrFormat, v)
 		}
 		return meta.Put([]byte("format"), []byte(formatVersion))
@@ -437,6 +441,10 @@ func (s *Store) EndpointDelete(ctx context.Context, tenantID, id string, now tim
 		scanned int
 		after   []byte
 	)
+	// Messages published before the delete must be queued to be cancelled.
+	if err := s.admitAll(ctx, now); err != nil {
+		return err
+	}
 	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketEndpoints)
 		key := tenantKey(tenantID, id)
@@ -560,12 +568,19 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 		if err := idem.Put(idemKey, []byte(ev.Key)); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketTenantEvents).Put(append(tenantPrefix(ev.TenantID), timeKey(ev.CreatedAt, ev.Key)...), nil); err != nil {
-			return err
-		}
 		q := newQtx(tx)
+		carrier := ev // the first message queued carries the event's own index entry
 		for _, m := range p.Messages {
-			if err := q.insertMessage(m); err != nil {
+			queued, err := q.insertMessage(m, carrier)
+			if err != nil {
+				return err
+			}
+			if queued {
+				carrier = nil
+			}
+		}
+		if carrier != nil {
+			if err := putTenantEvent(tx, ev.TenantID, ev.CreatedAt, ev.Key); err != nil {
 				return err
 			}
 		}
@@ -576,32 +591,42 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 }
 
 // insertMessage stores a copy of a new message (the write may run twice:
-// its input must not change) at the back of its endpoint's queue. A message
-// for an endpoint deleted since the publish routed to it is stored
-// cancelled, as its delete would have.
-func (q *qtx) insertMessage(orig *store.Message) error {
+// its input must not change) with its place in its endpoint's queue, and
+// adds it to the intake, from which the next claim queues it (see admit);
+// it reports whether it did. If ev is set, the intake entry also carries
+// ev's entry in tenant_events. A message for an endpoint deleted since the
+// publish routed to it is stored cancelled, as its delete would have.
+func (q *qtx) insertMessage(orig *store.Message, ev *store.Event) (bool, error) {
 	m := new(store.Message)
 	*m = *orig
 	if err := q.tx.Bucket(bucketEventMsgs).Put(tenantKey(m.EventKey, m.ID), []byte(m.EndpointID)); err != nil {
-		return err
-	}
-	if err := q.tx.Bucket(bucketEpMsgs).Put(append(tenantPrefix(m.EndpointID), timeKey(m.CreatedAt, m.ID)...), nil); err != nil {
-		return err
+		return false, err
 	}
 	if !q.endpointExists(m) {
 		m.Status, m.NextAttemptAt = store.StatusCancelled, time.Time{}
-		return putJSON(q.msgs, []byte(m.ID), m)
+		if err := q.putEndpointMessage(m); err != nil {
+			return false, err
+		}
+		return false, putJSON(q.msgs, []byte(m.ID), m)
 	}
-	if err := q.enqueue(m); err != nil {
-		return err
+	seq, err := q.queue.NextSequence()
+	if err != nil {
+		return false, err
 	}
-	if err := q.index(m); err != nil {
-		return err
-	}
+	m.Seq = seq
 	if err := putJSON(q.msgs, []byte(m.ID), m); err != nil {
-		return err
+		return false, err
 	}
-	return q.offer(m.EndpointID, q.stateFor(m.TenantID, m.EndpointID), m.NextAttemptAt)
+	return true, q.intake.Put(binary.BigEndian.AppendUint64(nil, seq), intakeValue(m.ID, ev))
+}
+
+// putTenantEvent indexes an event under its tenant by creation time.
+func putTenantEvent(tx *bbolt.Tx, tenantID string, created time.Time, eventKey string) error {
+	return tx.Bucket(bucketTenantEvents).Put(append(tenantPrefix(tenantID), timeKey(created, eventKey)...), nil)
+}
+
+func (q *qtx) putEndpointMessage(m *store.Message) error {
+	return q.tx.Bucket(bucketEpMsgs).Put(append(tenantPrefix(m.EndpointID), timeKey(m.CreatedAt, m.ID)...), nil)
 }
 
 // enqueue gives a message the next Seq and puts it at the back of its

@@ -20,13 +20,15 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) (s
 	// Most polls of an idle or throttled dispatcher find nothing to do: a
 	// read transaction tells, without a write and its fsync.
 	var next time.Time
+	var published bool
 	if err := s.view(ctx, func(tx *bbolt.Tx) error {
-		next = newQtx(tx).nextWake()
+		q := newQtx(tx)
+		next, published = q.nextWake(), q.intakeWaiting()
 		return nil
 	}); err != nil {
 		return store.MessageClaimResult{}, err
 	}
-	if next.IsZero() || next.After(p.Now) {
+	if !published && (next.IsZero() || next.After(p.Now)) {
 		return store.MessageClaimResult{NextDue: next}, nil
 	}
 	var res store.MessageClaimResult
@@ -34,6 +36,11 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) (s
 		res = store.MessageClaimResult{}
 		cl := &claimer{qtx: newQtx(tx), p: p, budget: max(p.Limit, 1),
 			endpoints: map[string]*store.Endpoint{}, events: map[string]*store.Event{}}
+		corrupt, more, err := cl.admit(maxAdmit, p.Now)
+		if err != nil {
+			return err
+		}
+		cl.corrupt = append(cl.corrupt, corrupt...)
 		if err := cl.releaseExpired(p.Now); err != nil {
 			return err
 		}
@@ -58,6 +65,9 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) (s
 		}
 		res.Claims, res.Corrupt, res.CorruptEndpoints = cl.claims, cl.corrupt, cl.corruptEndpoints
 		res.NextDue = cl.nextWake()
+		if more && (res.NextDue.IsZero() || res.NextDue.After(p.Now)) {
+			res.NextDue = p.Now // more to queue: claim again at once
+		}
 		return nil
 	})
 	if err != nil {

@@ -89,6 +89,10 @@ func (s *Store) Purge(ctx context.Context, p store.PurgeParams) (store.PurgeResu
 			return store.PurgeResult{}, store.ErrInvalidCursor
 		}
 	}
+	// An event's tenant_events entry may still wait in the intake.
+	if err := s.admitAll(ctx, time.Now().UTC()); err != nil {
+		return store.PurgeResult{}, err
+	}
 	var res store.PurgeResult
 	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 		res = store.PurgeResult{}

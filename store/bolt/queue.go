@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 // The delivery queue is kept per endpoint, so that a claim's cost depends on
 // how many endpoints have work, never on how deep one endpoint's backlog is:
 //
+//	intake  seq                   → message ID [\0 event time]   published, not yet queued
 //	queue   endpoint \0 seq       → message ID   every live message, in publish order
 //	due     endpoint \0 time msg  → nil          waiting messages, by due time
 //	leases  time msg              → nil          leased messages, by lease end
@@ -24,6 +26,16 @@ import (
 // A message is in exactly one of due (waiting) and leases (delivering) while
 // live, and in queue until it is final. An endpoint is in ready at most once,
 // at the time its state records.
+//
+// A publish does not queue its messages: it appends each to the intake,
+// keyed by its queue sequence, and the next claim moves the intake into the
+// per-endpoint buckets (admit). Publishes to many endpoints would otherwise
+// each rewrite a page of queue, due, endpoint_messages and endpoint_state
+// per endpoint per commit; appended to one bucket, a commit's messages share
+// its last page, and a claim queues everything published since the last
+// one together. Until then a message is pending in its record and in no
+// endpoint's queue; only claims and endpoint deletes need it queued, and
+// both admit first.
 
 // epState is the store's per-endpoint scheduling state.
 type epState struct {
@@ -44,15 +56,15 @@ type epState struct {
 // qtx wraps a write transaction with the queue buckets and caches the
 // endpoint states it touches; flush writes them back.
 type qtx struct {
-	tx                                     *bbolt.Tx
-	msgs, queue, due, leases, ready, state *bbolt.Bucket
-	states                                 map[string]*epState // nil value: no state
-	dirty                                  map[string]bool
+	tx                                             *bbolt.Tx
+	msgs, intake, queue, due, leases, ready, state *bbolt.Bucket
+	states                                         map[string]*epState // nil value: no state
+	dirty                                          map[string]bool
 }
 
 func newQtx(tx *bbolt.Tx) *qtx {
 	return &qtx{
-		tx: tx, msgs: tx.Bucket(bucketMessages), queue: tx.Bucket(bucketQueue),
+		tx: tx, msgs: tx.Bucket(bucketMessages), intake: tx.Bucket(bucketIntake), queue: tx.Bucket(bucketQueue),
 		due: tx.Bucket(bucketDue), leases: tx.Bucket(bucketLeases),
 		ready: tx.Bucket(bucketReady), state: tx.Bucket(bucketEpState),
 		states: map[string]*epState{}, dirty: map[string]bool{},
@@ -326,6 +338,118 @@ func (q *qtx) releaseExpired(now time.Time) error {
 
 // maxSweep bounds how many expired leases one claim releases.
 const maxSweep = 1024
+
+// maxAdmit bounds how many published messages one write queues.
+const maxAdmit = 4096
+
+// admit queues up to limit messages from the intake, oldest first: each
+// goes to the back of its endpoint's queue, due at its first attempt, and
+// the endpoint is offered for then. A message whose endpoint was deleted
+// meanwhile is cancelled. It returns the messages whose record cannot be
+// decoded (left as they are) and whether the intake has more.
+func (q *qtx) admit(limit int, now time.Time) (corrupt []string, more bool, err error) {
+	var keys, ids [][]byte
+	c := q.intake.Cursor()
+	k, v := c.First()
+	for ; k != nil && len(keys) < limit; k, v = c.Next() {
+		keys, ids = append(keys, bytes.Clone(k)), append(ids, bytes.Clone(v))
+	}
+	more = k != nil
+	for i, k := range keys {
+		if err := q.intake.Delete(k); err != nil {
+			return nil, false, err
+		}
+		id, evCreated, carries := parseIntake(ids[i])
+		var m *store.Message
+		switch err := getJSON(q.msgs, id, &m); {
+		case errors.Is(err, store.ErrNotFound):
+			continue
+		case err != nil:
+			corrupt = append(corrupt, string(id))
+			continue
+		}
+		if carries {
+			if err := putTenantEvent(q.tx, m.TenantID, evCreated, m.EventKey); err != nil {
+				return nil, false, err
+			}
+		}
+		if m.Status != store.StatusPending {
+			continue
+		}
+		if err := q.putEndpointMessage(m); err != nil {
+			return nil, false, err
+		}
+		if !q.endpointExists(m) {
+			if err := q.move(m, store.StatusCancelled, time.Time{}, now); err != nil {
+				return nil, false, err
+			}
+			continue
+		}
+		if err := q.queue.Put(queueKey(m.EndpointID, m.Seq), []byte(m.ID)); err != nil {
+			return nil, false, err
+		}
+		if err := q.index(m); err != nil {
+			return nil, false, err
+		}
+		if err := q.offer(m.EndpointID, q.stateFor(m.TenantID, m.EndpointID), m.NextAttemptAt); err != nil {
+			return nil, false, err
+		}
+	}
+	return corrupt, more, nil
+}
+
+// intakeValue is a message's intake entry: its ID and, if it carries its
+// event's tenant_events entry, NUL and the event's creation time.
+func intakeValue(msgID string, ev *store.Event) []byte {
+	v := []byte(msgID)
+	if ev != nil {
+		v = binary.BigEndian.AppendUint64(append(v, 0), unixNano(ev.CreatedAt))
+	}
+	return v
+}
+
+func parseIntake(v []byte) (msgID []byte, evCreated time.Time, carries bool) {
+	if i := bytes.IndexByte(v, 0); i >= 0 && len(v) == i+9 {
+		return v[:i], keyTime(v[i+1:]), true
+	}
+	return v, time.Time{}, false
+}
+
+// intakeWaiting reports whether published messages wait to be queued.
+func (q *qtx) intakeWaiting() bool {
+	k, _ := q.intake.Cursor().First()
+	return k != nil
+}
+
+// admitAll queues every message published before it was called, in
+// bounded writes.
+func (s *Store) admitAll(ctx context.Context, now time.Time) error {
+	var last []byte
+	if err := s.view(ctx, func(tx *bbolt.Tx) error {
+		k, _ := tx.Bucket(bucketIntake).Cursor().Last()
+		last = bytes.Clone(k)
+		return nil
+	}); err != nil || last == nil {
+		return err
+	}
+	for {
+		var done bool
+		err := s.c.write(ctx, func(tx *bbolt.Tx) error {
+			q := newQtx(tx)
+			k, _ := q.intake.Cursor().First()
+			if done = k == nil || bytes.Compare(k, last) > 0; done {
+				return nil
+			}
+			if _, _, err := q.admit(maxAdmit, now); err != nil {
+				return err
+			}
+			return q.flush()
+		})
+		if err != nil || done {
+			return err
+		}
+	}
+}
 
 // nextWake is the earliest ready time or lease end; zero if neither.
 func (q *qtx) nextWake() time.Time {

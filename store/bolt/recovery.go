@@ -35,7 +35,7 @@ func (s *Store) MessageInsert(ctx context.Context, p store.MessageInsertParams) 
 				continue
 			}
 			has[m.EndpointID] = true
-			if err := q.insertMessage(m); err != nil {
+			if _, err := q.insertMessage(m, nil); err != nil {
 				return err
 			}
 			written = append(written, m.ID)
