@@ -609,15 +609,7 @@ func (q *qtx) insertMessage(orig *store.Message, ev *store.Event) (bool, error) 
 		}
 		return false, putJSON(q.msgs, []byte(m.ID), m)
 	}
-	seq, err := q.queue.NextSequence()
-	if err != nil {
-		return false, err
-	}
-	m.Seq = seq
-	if err := putJSON(q.msgs, []byte(m.ID), m); err != nil {
-		return false, err
-	}
-	return true, q.intake.Put(binary.BigEndian.AppendUint64(nil, seq), intakeValue(m.ID, ev))
+	return true, q.toIntake(m, ev)
 }
 
 // putTenantEvent indexes an event under its tenant by creation time.
@@ -627,17 +619,6 @@ func putTenantEvent(tx *bbolt.Tx, tenantID string, created time.Time, eventKey s
 
 func (q *qtx) putEndpointMessage(m *store.Message) error {
 	return q.tx.Bucket(bucketEpMsgs).Put(append(tenantPrefix(m.EndpointID), timeKey(m.CreatedAt, m.ID)...), nil)
-}
-
-// enqueue gives a message the next Seq and puts it at the back of its
-// endpoint's queue.
-func (q *qtx) enqueue(m *store.Message) error {
-	seq, err := q.queue.NextSequence()
-	if err != nil {
-		return err
-	}
-	m.Seq = seq
-	return q.queue.Put(queueKey(m.EndpointID, seq), []byte(m.ID))
 }
 
 // eventMessages lists an event's messages in message ID order.

@@ -36,7 +36,7 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) (s
 		res = store.MessageClaimResult{}
 		cl := &claimer{qtx: newQtx(tx), p: p, budget: max(p.Limit, 1),
 			endpoints: map[string]*store.Endpoint{}, events: map[string]*store.Event{}}
-		corrupt, more, err := cl.admit(maxAdmit, p.Now)
+		corrupt, more, err := cl.admit(nil, maxAdmit, p.Now, true)
 		if err != nil {
 			return err
 		}
@@ -65,7 +65,7 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) (s
 		}
 		res.Claims, res.Corrupt, res.CorruptEndpoints = cl.claims, cl.corrupt, cl.corruptEndpoints
 		res.NextDue = cl.nextWake()
-		if more && (res.NextDue.IsZero() || res.NextDue.After(p.Now)) {
+		if more != nil && (res.NextDue.IsZero() || res.NextDue.After(p.Now)) {
 			res.NextDue = p.Now // more to queue: claim again at once
 		}
 		return nil

@@ -84,3 +84,133 @@ func TestOpen_upgrades_a_version_3_file(t *testing.T) {
 		return nil
 	}))
 }
+
+// bulkDisabled queues n messages ahead of whatever is published next, to
+// a disabled endpoint, so that they fill more than one claim's admit.
+func bulkDisabled(t *testing.T, s *bolt.Store, n int) {
+	t.Helper()
+	require.NoError(t, s.EndpointCreate(ctx, &store.Endpoint{ID: "ep_bulk", TenantID: "acme", URL: "https://e.example/", Method: "POST"}))
+	seed(t, s, "acme", "ep_bulk", "evk_bulk", n)
+}
+
+// claimFirst claims at now until a claim returns something (at most 5
+// claims) and returns it.
+func claimFirst(t *testing.T, s *bolt.Store, now time.Time) store.Claim {
+	t.Helper()
+	for range 5 {
+		res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 1})
+		require.NoError(t, err)
+		if len(res.Claims) > 0 {
+			return res.Claims[0]
+		}
+	}
+	t.Fatal("nothing claimed in 5 claims")
+	return store.Claim{}
+}
+
+// Retrying a message still in the intake changes its due time and keeps
+// its place: it is queued, recoverable and cancelled like any other.
+func TestIntake_a_retried_message_not_yet_queued_is_queued_like_the_rest(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	bulkDisabled(t, s, 4100)
+	target := seed(t, s, "acme", "ep_t", "evk_t", 1)[0]
+	t1 := t0.Add(time.Minute)
+	out, err := s.MessageRetry(ctx, store.MessageRetryParams{TenantID: "acme", MessageIDs: []string{target.ID}, Trigger: store.TriggerManual, Now: t1})
+	require.NoError(t, err)
+	require.Equal(t, []store.RetryOutcome{store.RetryDone}, out)
+
+	c := claimFirst(t, s, t1)
+	require.Equal(t, target.ID, c.Message.ID)
+	require.Equal(t, store.TriggerManual, c.Message.Trigger)
+	require.NoError(t, s.MessageComplete(ctx, store.MessageCompleteParams{MessageID: c.Message.ID, LeaseToken: c.Message.LeaseToken,
+		Attempt: &store.Attempt{ID: "att_1", TenantID: "acme", MessageID: target.ID, EndpointID: "ep_t", EventID: c.Message.EventID,
+			Number: 1, StartedAt: t1, StatusCode: 500, ErrorClass: store.ErrorHTTPStatus},
+		Status: store.StatusFailing, NextAttemptAt: t1.Add(time.Hour), Now: t1}))
+
+	require.NoError(t, s.RecoveryCreate(ctx, &store.Recovery{ID: "rcv_1", TenantID: "acme", Source: store.RecoverEndpoint,
+		EndpointID: "ep_t", CreatedAt: t1, UpdatedAt: t1}))
+	r, err := s.RecoveryStep(ctx, "acme", "rcv_1", 100, t1.Add(time.Minute))
+	require.NoError(t, err)
+	require.Equal(t, 1, r.Retried, "RecoverEndpoint finds it")
+
+	require.NoError(t, s.EndpointDelete(ctx, "acme", "ep_t", t1.Add(2*time.Minute)))
+	m, err := s.MessageGet(ctx, "acme", target.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusCancelled, m.Status, "EndpointDelete cancels it")
+}
+
+// A reopened message goes behind messages published before it that wait in
+// the intake: a FIFO endpoint delivers those first.
+func TestIntake_a_reopened_message_waits_behind_earlier_publishes(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	require.NoError(t, s.EndpointCreate(ctx, &store.Endpoint{ID: "ep_f", TenantID: "acme", URL: "https://e.example/", Method: "POST", Enabled: true, FIFO: true}))
+	b := seed(t, s, "acme", "ep_f", "evk_b", 1)[0]
+	c := claimFirst(t, s, t0)
+	require.NoError(t, s.MessageComplete(ctx, store.MessageCompleteParams{MessageID: b.ID, LeaseToken: c.Message.LeaseToken, Status: store.StatusSucceeded, Now: t0}))
+	bulkDisabled(t, s, 4100)
+	a := seed(t, s, "acme", "ep_f", "evk_a", 1)[0]
+	t1 := t0.Add(time.Minute)
+	_, err := s.MessageRetry(ctx, store.MessageRetryParams{TenantID: "acme", MessageIDs: []string{b.ID}, Trigger: store.TriggerManual, Now: t1})
+	require.NoError(t, err)
+
+	c = claimFirst(t, s, t1)
+	require.Equal(t, a.ID, c.Message.ID, "published before the reopen, so first")
+	require.NoError(t, s.MessageComplete(ctx, store.MessageCompleteParams{MessageID: a.ID, LeaseToken: c.Message.LeaseToken, Status: store.StatusSucceeded, Now: t1}))
+	require.Equal(t, b.ID, claimFirst(t, s, t1).Message.ID)
+}
+
+func TestIntake_TenantList_lists_a_tenant_whose_events_wait_in_it(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	seed(t, s, "acme", "ep_1", "evk_1", 1)
+	l, err := s.TenantList(ctx, store.ListParams{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"acme"}, l)
+}
+
+// A message record that cannot be decoded is reported once by a claim; its
+// event keeps its tenant_events entry, so once the record is repaired the
+// event can be purged.
+func TestIntake_a_corrupt_record_keeps_its_event_purgeable(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	m := seed(t, s, "acme", "ep_1", "evk_1", 1)[0]
+	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("messages")).Put([]byte(m.ID), []byte("not json"))
+	}))
+	res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{m.ID}, res.Corrupt)
+	res, err = s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+	require.NoError(t, err)
+	require.Empty(t, res.Corrupt, "reported once")
+
+	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error { // repaired as cancelled
+		return tx.Bucket([]byte("messages")).Put([]byte(m.ID), []byte(`{"id":"`+m.ID+
+			`","tenant_id":"acme","endpoint_id":"ep_1","event_key":"evk_1","status":"cancelled","created_at":"2026-01-01T00:00:00Z"}`))
+	}))
+	pr, err := s.Purge(ctx, store.PurgeParams{TenantID: "acme", Before: t0.Add(time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, 1, pr.Events)
+}
+
+// EndpointDelete and Purge queue the intake first, but leave a corrupt
+// record's entry for a claim to report.
+func TestIntake_admitting_for_a_delete_leaves_corrupt_records_to_the_claim(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	bad := seed(t, s, "acme", "ep_1", "evk_1", 1)[0]
+	good := seed(t, s, "acme", "ep_2", "evk_2", 1)[0]
+	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("messages")).Put([]byte(bad.ID), []byte("not json"))
+	}))
+	require.NoError(t, s.EndpointDelete(ctx, "acme", "ep_2", t0))
+	m, err := s.MessageGet(ctx, "acme", good.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusCancelled, m.Status)
+	res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{bad.ID}, res.Corrupt)
+}

@@ -33,9 +33,10 @@ import (
 // each rewrite a page of queue, due, endpoint_messages and endpoint_state
 // per endpoint per commit; appended to one bucket, a commit's messages share
 // its last page, and a claim queues everything published since the last
-// one together. Until then a message is pending in its record and in no
-// endpoint's queue; only claims and endpoint deletes need it queued, and
-// both admit first.
+// one together. Until then a message waits in its record and in no
+// endpoint's queue: claims, endpoint deletes, Purge and TenantList admit
+// first; a retry of such a message only moves its due time; a reopened
+// message goes through the intake too, so Seq order holds.
 
 // epState is the store's per-endpoint scheduling state.
 type epState struct {
@@ -342,77 +343,132 @@ const maxSweep = 1024
 // maxAdmit bounds how many published messages one write queues.
 const maxAdmit = 4096
 
-// admit queues up to limit messages from the intake, oldest first: each
-// goes to the back of its endpoint's queue, due at its first attempt, and
-// the endpoint is offered for then. A message whose endpoint was deleted
-// meanwhile is cancelled. It returns the messages whose record cannot be
-// decoded (left as they are) and whether the intake has more.
-func (q *qtx) admit(limit int, now time.Time) (corrupt []string, more bool, err error) {
-	var keys, ids [][]byte
+// admit queues up to limit messages from the intake, oldest first, starting
+// at key from (nil: the first): each goes to the back of its endpoint's
+// queue at its Seq, due at its NextAttemptAt, and the endpoint is offered
+// for then. A message whose endpoint was deleted meanwhile is cancelled.
+// An entry whose message record cannot be decoded is reported in corrupt
+// and dropped if reportCorrupt, else left for a claim to report. It
+// returns the key after the last entry it took (nil at the end).
+func (q *qtx) admit(from []byte, limit int, now time.Time, reportCorrupt bool) (corrupt []string, next []byte, err error) {
+	type entry struct{ k, v []byte }
+	var entries []entry
 	c := q.intake.Cursor()
 	k, v := c.First()
-	for ; k != nil && len(keys) < limit; k, v = c.Next() {
-		keys, ids = append(keys, bytes.Clone(k)), append(ids, bytes.Clone(v))
+	if from != nil {
+		k, v = c.Seek(from)
 	}
-	more = k != nil
-	for i, k := range keys {
-		if err := q.intake.Delete(k); err != nil {
-			return nil, false, err
+	for ; k != nil && len(entries) < limit; k, v = c.Next() {
+		entries = append(entries, entry{bytes.Clone(k), bytes.Clone(v)})
+	}
+	if k != nil {
+		next = bytes.Clone(k)
+	}
+	for _, e := range entries {
+		in := parseIntake(e.v)
+		if in.carries {
+			if err := putTenantEvent(q.tx, in.tenantID, in.evCreated, in.eventKey); err != nil {
+				return nil, nil, err
+			}
 		}
-		id, evCreated, carries := parseIntake(ids[i])
 		var m *store.Message
-		switch err := getJSON(q.msgs, id, &m); {
+		switch err := getJSON(q.msgs, in.msgID, &m); {
 		case errors.Is(err, store.ErrNotFound):
-			continue
 		case err != nil:
-			corrupt = append(corrupt, string(id))
-			continue
-		}
-		if carries {
-			if err := putTenantEvent(q.tx, m.TenantID, evCreated, m.EventKey); err != nil {
-				return nil, false, err
+			if !reportCorrupt {
+				if in.carries { // its index entry is written: do not write it twice
+					if err := q.intake.Put(e.k, in.msgID); err != nil {
+						return nil, nil, err
+					}
+				}
+				continue
+			}
+			corrupt = append(corrupt, string(in.msgID))
+		default:
+			if err := q.queueAdmitted(m, now); err != nil {
+				return nil, nil, err
 			}
 		}
-		if m.Status != store.StatusPending {
-			continue
-		}
-		if err := q.putEndpointMessage(m); err != nil {
-			return nil, false, err
-		}
-		if !q.endpointExists(m) {
-			if err := q.move(m, store.StatusCancelled, time.Time{}, now); err != nil {
-				return nil, false, err
-			}
-			continue
-		}
-		if err := q.queue.Put(queueKey(m.EndpointID, m.Seq), []byte(m.ID)); err != nil {
-			return nil, false, err
-		}
-		if err := q.index(m); err != nil {
-			return nil, false, err
-		}
-		if err := q.offer(m.EndpointID, q.stateFor(m.TenantID, m.EndpointID), m.NextAttemptAt); err != nil {
-			return nil, false, err
+		if err := q.intake.Delete(e.k); err != nil {
+			return nil, nil, err
 		}
 	}
-	return corrupt, more, nil
+	return corrupt, next, nil
+}
+
+// queueAdmitted puts a message from the intake in its endpoint's queue.
+func (q *qtx) queueAdmitted(m *store.Message, now time.Time) error {
+	if m.Status != store.StatusPending && m.Status != store.StatusFailing {
+		return nil // nothing to queue
+	}
+	if err := q.putEndpointMessage(m); err != nil {
+		return err
+	}
+	if !q.endpointExists(m) {
+		return q.move(m, store.StatusCancelled, time.Time{}, now)
+	}
+	if err := q.queue.Put(queueKey(m.EndpointID, m.Seq), []byte(m.ID)); err != nil {
+		return err
+	}
+	if err := q.index(m); err != nil {
+		return err
+	}
+	return q.offer(m.EndpointID, q.stateFor(m.TenantID, m.EndpointID), m.NextAttemptAt)
+}
+
+// toIntake gives a waiting message the next Seq and appends it to the
+// intake; ev, if set, is the event whose tenant_events entry it carries.
+// Every message enters its endpoint's queue this way, so the queue's Seq
+// order is the intake's: a reopened message cannot pass one published
+// before it and not yet admitted.
+func (q *qtx) toIntake(m *store.Message, ev *store.Event) error {
+	seq, err := q.queue.NextSequence()
+	if err != nil {
+		return err
+	}
+	m.Seq = seq
+	if err := putJSON(q.msgs, []byte(m.ID), m); err != nil {
+		return err
+	}
+	return q.intake.Put(intakeKey(seq), intakeValue(m.ID, ev))
+}
+
+func intakeKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// inIntake reports whether the message waits in the intake.
+func (q *qtx) inIntake(m *store.Message) bool {
+	return m.Seq != 0 && q.intake.Get(intakeKey(m.Seq)) != nil
 }
 
 // intakeValue is a message's intake entry: its ID and, if it carries its
-// event's tenant_events entry, NUL and the event's creation time.
+// event's tenant_events entry, NUL, the event's creation time, its tenant,
+// NUL and its key.
 func intakeValue(msgID string, ev *store.Event) []byte {
 	v := []byte(msgID)
 	if ev != nil {
 		v = binary.BigEndian.AppendUint64(append(v, 0), unixNano(ev.CreatedAt))
+		v = append(append(append(v, ev.TenantID...), 0), ev.Key...)
 	}
 	return v
 }
 
-func parseIntake(v []byte) (msgID []byte, evCreated time.Time, carries bool) {
-	if i := bytes.IndexByte(v, 0); i >= 0 && len(v) == i+9 {
-		return v[:i], keyTime(v[i+1:]), true
+type intakeEntry struct {
+	msgID              []byte
+	carries            bool
+	evCreated          time.Time
+	tenantID, eventKey string
+}
+
+func parseIntake(v []byte) intakeEntry {
+	id, rest, ok := bytes.Cut(v, []byte{0})
+	if !ok || len(rest) < 8 {
+		return intakeEntry{msgID: id}
 	}
-	return v, time.Time{}, false
+	tenant, key, ok := bytes.Cut(rest[8:], []byte{0})
+	if !ok {
+		return intakeEntry{msgID: id}
+	}
+	return intakeEntry{msgID: id, carries: true, evCreated: keyTime(rest), tenantID: string(tenant), eventKey: string(key)}
 }
 
 // intakeWaiting reports whether published messages wait to be queued.
@@ -422,7 +478,8 @@ func (q *qtx) intakeWaiting() bool {
 }
 
 // admitAll queues every message published before it was called, in
-// bounded writes.
+// bounded writes. Entries whose record cannot be decoded stay for a claim
+// to report.
 func (s *Store) admitAll(ctx context.Context, now time.Time) error {
 	var last []byte
 	if err := s.view(ctx, func(tx *bbolt.Tx) error {
@@ -432,22 +489,22 @@ func (s *Store) admitAll(ctx context.Context, now time.Time) error {
 	}); err != nil || last == nil {
 		return err
 	}
+	var from []byte
 	for {
-		var done bool
+		start := from // the write may run twice; its input must not move
+		var next []byte
 		err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 			q := newQtx(tx)
-			k, _ := q.intake.Cursor().First()
-			if done = k == nil || bytes.Compare(k, last) > 0; done {
-				return nil
-			}
-			if _, _, err := q.admit(maxAdmit, now); err != nil {
+			var err error
+			if _, next, err = q.admit(start, maxAdmit, now, false); err != nil {
 				return err
 			}
 			return q.flush()
 		})
-		if err != nil || done {
+		if err != nil || next == nil || bytes.Compare(next, last) > 0 {
 			return err
 		}
+		from = next
 	}
 }
 

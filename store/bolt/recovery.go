@@ -86,7 +86,8 @@ func (q *qtx) retry(m *store.Message, trigger store.Trigger, now time.Time) (sto
 		return store.RetryInFlight, nil
 	}
 	m.Trigger, m.RetryBase = trigger, m.Attempts
-	if m.Status.Final() {
+	switch {
+	case m.Status.Final():
 		if m.Status == store.StatusExhausted {
 			if err := q.tx.Bucket(bucketDead).Delete(tenantKey(m.TenantID, m.ID)); err != nil {
 				return "", err
@@ -95,9 +96,13 @@ func (q *qtx) retry(m *store.Message, trigger store.Trigger, now time.Time) (sto
 				return "", err
 			}
 		}
-		if err := q.enqueue(m); err != nil {
-			return "", err
-		}
+		// Reopened through the intake, behind everything published before.
+		m.Status, m.NextAttemptAt, m.UpdatedAt = m.WaitingStatus(), now, now
+		return store.RetryDone, q.toIntake(m, nil)
+	case q.inIntake(m):
+		// Not queued yet: admit queues it at its new due time.
+		m.NextAttemptAt, m.UpdatedAt = now, now
+		return store.RetryDone, putJSON(q.msgs, []byte(m.ID), m)
 	}
 	if err := q.move(m, m.WaitingStatus(), now, now); err != nil {
 		return "", err
