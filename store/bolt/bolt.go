@@ -96,7 +96,7 @@ type Options struct {
 	// TrimInterval is how often, on Linux, the store unmaps the file pages
 	// bbolt has read, so the process's resident memory reflects what it
 	// holds rather than how large the file has grown. The pages stay in the
-	// kernel's page cache. Defaults to 1 second; negative turns it off.
+	// kernel's page cache. Defaults to 250 ms; negative turns it off.
 	// Files under 64 MiB are left alone.
 	TrimInterval time.Duration
 	// RouteCacheSize is how many decoded endpoint records the store keeps
@@ -114,6 +114,8 @@ type Store struct {
 
 	closing  chan struct{} // closed when Close begins
 	trimDone chan struct{}
+	// admitWake starts the admitter: a claim left more in the intake.
+	admitWake, admitDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -132,7 +134,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		o.MaxBatch = 512
 	}
 	if o.TrimInterval == 0 {
-		o.TrimInterval = time.Second
+		o.TrimInterval = 250 * time.Millisecond
 	}
 	if o.RouteCacheSize == 0 {
 		o.RouteCacheSize = 10_000
@@ -165,7 +167,9 @@ func Open(path string, opts *Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt: init %s: %w", path, err)
 	}
-	s := &Store{db: db, c: newCommitter(db, o.MaxBatch), closing: make(chan struct{}), trimDone: make(chan struct{})}
+	s := &Store{db: db, c: newCommitter(db, o.MaxBatch), closing: make(chan struct{}), trimDone: make(chan struct{}),
+		admitWake: make(chan struct{}, 1), admitDone: make(chan struct{})}
+	go s.admitLoop()
 	if o.RouteCacheSize > 0 {
 		s.routes = newRouteCache(o.RouteCacheSize)
 	}
@@ -191,6 +195,9 @@ func (s *Store) resumeDeletes() error {
 			return nil
 		})
 	})
+	if err == nil && len(ids) > 0 { // their messages may wait in the intake
+		err = s.admitAll(context.Background(), time.Now().UTC())
+	}
 	for _, id := range ids {
 		if err != nil {
 			break
@@ -206,6 +213,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		<-s.trimDone
+		<-s.admitDone
 		s.c.close()
 		s.closeErr = s.db.Close()
 	})
@@ -568,19 +576,12 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 		if err := idem.Put(idemKey, []byte(ev.Key)); err != nil {
 			return err
 		}
-		q := newQtx(tx)
-		carrier := ev // the first message queued carries the event's own index entry
-		for _, m := range p.Messages {
-			queued, err := q.insertMessage(m, carrier)
-			if err != nil {
-				return err
-			}
-			if queued {
-				carrier = nil
-			}
+		if err := tx.Bucket(bucketTenantEvents).Put(append(tenantPrefix(ev.TenantID), timeKey(ev.CreatedAt, ev.Key)...), nil); err != nil {
+			return err
 		}
-		if carrier != nil {
-			if err := putTenantEvent(tx, ev.TenantID, ev.CreatedAt, ev.Key); err != nil {
+		q := newQtx(tx)
+		for _, m := range p.Messages {
+			if err := q.insertMessage(m); err != nil {
 				return err
 			}
 		}
@@ -592,29 +593,23 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 
 // insertMessage stores a copy of a new message (the write may run twice:
 // its input must not change) with its place in its endpoint's queue, and
-// adds it to the intake, from which the next claim queues it (see admit);
-// it reports whether it did. If ev is set, the intake entry also carries
-// ev's entry in tenant_events. A message for an endpoint deleted since the
-// publish routed to it is stored cancelled, as its delete would have.
-func (q *qtx) insertMessage(orig *store.Message, ev *store.Event) (bool, error) {
+// adds it to the intake, from which the next claim queues it (see admit).
+// A message for an endpoint deleted since the publish routed to it is
+// stored cancelled, as its delete would have.
+func (q *qtx) insertMessage(orig *store.Message) error {
 	m := new(store.Message)
 	*m = *orig
 	if err := q.tx.Bucket(bucketEventMsgs).Put(tenantKey(m.EventKey, m.ID), []byte(m.EndpointID)); err != nil {
-		return false, err
+		return err
 	}
 	if !q.endpointExists(m) {
 		m.Status, m.NextAttemptAt = store.StatusCancelled, time.Time{}
 		if err := q.putEndpointMessage(m); err != nil {
-			return false, err
+			return err
 		}
-		return false, putJSON(q.msgs, []byte(m.ID), m)
+		return putJSON(q.msgs, []byte(m.ID), m)
 	}
-	return true, q.toIntake(m, ev)
-}
-
-// putTenantEvent indexes an event under its tenant by creation time.
-func putTenantEvent(tx *bbolt.Tx, tenantID string, created time.Time, eventKey string) error {
-	return tx.Bucket(bucketTenantEvents).Put(append(tenantPrefix(tenantID), timeKey(created, eventKey)...), nil)
+	return q.toIntake(m)
 }
 
 func (q *qtx) putEndpointMessage(m *store.Message) error {

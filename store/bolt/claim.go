@@ -32,15 +32,16 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) (s
 		return store.MessageClaimResult{NextDue: next}, nil
 	}
 	var res store.MessageClaimResult
+	var more []byte
 	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 		res = store.MessageClaimResult{}
 		cl := &claimer{qtx: newQtx(tx), p: p, budget: max(p.Limit, 1),
 			endpoints: map[string]*store.Endpoint{}, events: map[string]*store.Event{}}
-		corrupt, more, err := cl.admit(nil, maxAdmit, p.Now, true)
+		var err error
+		more, err = cl.admit(nil, admitBatch, p.Now)
 		if err != nil {
 			return err
 		}
-		cl.corrupt = append(cl.corrupt, corrupt...)
 		if err := cl.releaseExpired(p.Now); err != nil {
 			return err
 		}
@@ -72,6 +73,9 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) (s
 	})
 	if err != nil {
 		return store.MessageClaimResult{}, err
+	}
+	if more != nil {
+		s.wakeAdmitter()
 	}
 	return res, nil
 }

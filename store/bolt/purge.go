@@ -32,11 +32,6 @@ func (s *Store) TenantSettingsGet(ctx context.Context, tenantID string) (*store.
 // tenants listed, not with their events.
 func (s *Store) TenantList(ctx context.Context, p store.ListParams) ([]string, error) {
 	limit := store.PageLimit(p.Limit)
-	if p.After == "" { // a tenant's first event may wait in the intake
-		if err := s.admitAll(ctx, time.Now().UTC()); err != nil {
-			return nil, err
-		}
-	}
 	var out []string
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		out = nil
@@ -92,13 +87,6 @@ func (s *Store) Purge(ctx context.Context, p store.PurgeParams) (store.PurgeResu
 		phase, after = p.After[0], p.After[1:]
 		if !(phase == purgeEvents && len(after) >= 8 || phase == purgeRollups && after == "") {
 			return store.PurgeResult{}, store.ErrInvalidCursor
-		}
-	}
-	// An event's tenant_events entry may still wait in the intake; the
-	// first call of a pass puts it in place.
-	if p.After == "" {
-		if err := s.admitAll(ctx, time.Now().UTC()); err != nil {
-			return store.PurgeResult{}, err
 		}
 	}
 	var res store.PurgeResult

@@ -16,7 +16,7 @@ import (
 // The delivery queue is kept per endpoint, so that a claim's cost depends on
 // how many endpoints have work, never on how deep one endpoint's backlog is:
 //
-//	intake  seq                   → message ID [\0 event time]   published, not yet queued
+//	intake  seq                   → message ID   published, not yet queued
 //	queue   endpoint \0 seq       → message ID   every live message, in publish order
 //	due     endpoint \0 time msg  → nil          waiting messages, by due time
 //	leases  time msg              → nil          leased messages, by lease end
@@ -34,9 +34,10 @@ import (
 // per endpoint per commit; appended to one bucket, a commit's messages share
 // its last page, and a claim queues everything published since the last
 // one together. Until then a message waits in its record and in no
-// endpoint's queue: claims, endpoint deletes, Purge and TenantList admit
-// first; a retry of such a message only moves its due time; a reopened
-// message goes through the intake too, so Seq order holds.
+// endpoint's queue: claims and endpoint deletes admit first (the purge
+// only deletes final messages, so it need not); a retry of such a message
+// only moves its due time; a reopened message goes through the intake too,
+// so Seq order holds.
 
 // epState is the store's per-endpoint scheduling state.
 type epState struct {
@@ -340,17 +341,23 @@ func (q *qtx) releaseExpired(now time.Time) error {
 // maxSweep bounds how many expired leases one claim releases.
 const maxSweep = 1024
 
-// maxAdmit bounds how many published messages one write queues.
-const maxAdmit = 4096
+// admitBatch bounds how many published messages a claim, or one write of
+// the admitter, queues: more than that wait for the admitter, so that a
+// claim stays short however large the intake has grown (after a stop, say).
+// An endpoint delete queues the whole intake in writes of maxAdmit.
+const (
+	admitBatch = 256
+	maxAdmit   = 4096
+)
 
 // admit queues up to limit messages from the intake, oldest first, starting
 // at key from (nil: the first): each goes to the back of its endpoint's
 // queue at its Seq, due at its NextAttemptAt, and the endpoint is offered
-// for then. A message whose endpoint was deleted meanwhile is cancelled.
-// An entry whose message record cannot be decoded is reported in corrupt
-// and dropped if reportCorrupt, else left for a claim to report. It
-// returns the key after the last entry it took (nil at the end).
-func (q *qtx) admit(from []byte, limit int, now time.Time, reportCorrupt bool) (corrupt []string, next []byte, err error) {
+// for then. The intake entry holds all that takes, so admitting reads no
+// message record, except to cancel a message whose endpoint was deleted
+// meanwhile. It returns the key after the last entry it took (nil at the
+// end).
+func (q *qtx) admit(from []byte, limit int, now time.Time) (next []byte, err error) {
 	type entry struct{ k, v []byte }
 	var entries []entry
 	c := q.intake.Cursor()
@@ -365,47 +372,32 @@ func (q *qtx) admit(from []byte, limit int, now time.Time, reportCorrupt bool) (
 		next = bytes.Clone(k)
 	}
 	for _, e := range entries {
-		in := parseIntake(e.v)
-		if in.carries {
-			if err := putTenantEvent(q.tx, in.tenantID, in.evCreated, in.eventKey); err != nil {
-				return nil, nil, err
-			}
-		}
-		var m *store.Message
-		switch err := getJSON(q.msgs, in.msgID, &m); {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			if !reportCorrupt {
-				if in.carries { // its index entry is written: do not write it twice
-					if err := q.intake.Put(e.k, in.msgID); err != nil {
-						return nil, nil, err
-					}
-				}
-				continue
-			}
-			corrupt = append(corrupt, string(in.msgID))
-		default:
-			if err := q.queueAdmitted(m, now); err != nil {
-				return nil, nil, err
-			}
-		}
 		if err := q.intake.Delete(e.k); err != nil {
-			return nil, nil, err
+			return nil, err
+		}
+		m, ok := parseIntake(e.k, e.v)
+		if !ok {
+			continue // not written by this store; nothing to queue
+		}
+		if err := q.queueAdmitted(m, now); err != nil {
+			return nil, err
 		}
 	}
-	return corrupt, next, nil
+	return next, nil
 }
 
-// queueAdmitted puts a message from the intake in its endpoint's queue.
+// queueAdmitted puts a message from the intake in its endpoint's queue; m
+// holds only what the intake entry does.
 func (q *qtx) queueAdmitted(m *store.Message, now time.Time) error {
-	if m.Status != store.StatusPending && m.Status != store.StatusFailing {
-		return nil // nothing to queue
-	}
 	if err := q.putEndpointMessage(m); err != nil {
 		return err
 	}
 	if !q.endpointExists(m) {
-		return q.move(m, store.StatusCancelled, time.Time{}, now)
+		var rec *store.Message
+		if err := getJSON(q.msgs, []byte(m.ID), &rec); err != nil || rec.Status.Final() || rec.Status == store.StatusDelivering {
+			return nil // gone, unreadable (nothing to deliver either way) or not waiting
+		}
+		return q.move(rec, store.StatusCancelled, time.Time{}, now)
 	}
 	if err := q.queue.Put(queueKey(m.EndpointID, m.Seq), []byte(m.ID)); err != nil {
 		return err
@@ -416,12 +408,11 @@ func (q *qtx) queueAdmitted(m *store.Message, now time.Time) error {
 	return q.offer(m.EndpointID, q.stateFor(m.TenantID, m.EndpointID), m.NextAttemptAt)
 }
 
-// toIntake gives a waiting message the next Seq and appends it to the
-// intake; ev, if set, is the event whose tenant_events entry it carries.
-// Every message enters its endpoint's queue this way, so the queue's Seq
-// order is the intake's: a reopened message cannot pass one published
-// before it and not yet admitted.
-func (q *qtx) toIntake(m *store.Message, ev *store.Event) error {
+// toIntake gives a waiting message the next Seq, stores it and appends it
+// to the intake. Every message enters its endpoint's queue this way, so the
+// queue's Seq order is the intake's: a reopened message cannot pass one
+// published before it and not yet admitted.
+func (q *qtx) toIntake(m *store.Message) error {
 	seq, err := q.queue.NextSequence()
 	if err != nil {
 		return err
@@ -430,7 +421,29 @@ func (q *qtx) toIntake(m *store.Message, ev *store.Event) error {
 	if err := putJSON(q.msgs, []byte(m.ID), m); err != nil {
 		return err
 	}
-	return q.intake.Put(intakeKey(seq), intakeValue(m.ID, ev))
+	return q.putIntake(m)
+}
+
+// putIntake writes the message's intake entry: its due and creation times,
+// then its ID, tenant and endpoint, separated by NUL (which none holds).
+func (q *qtx) putIntake(m *store.Message) error {
+	v := binary.BigEndian.AppendUint64(nil, unixNano(m.NextAttemptAt))
+	v = binary.BigEndian.AppendUint64(v, unixNano(m.CreatedAt))
+	v = append(append(append(append(append(v, m.ID...), 0), m.TenantID...), 0), m.EndpointID...)
+	return q.intake.Put(intakeKey(m.Seq), v)
+}
+
+func parseIntake(k, v []byte) (*store.Message, bool) {
+	if len(k) != 8 || len(v) < 16 {
+		return nil, false
+	}
+	parts := bytes.Split(v[16:], []byte{0})
+	if len(parts) != 3 {
+		return nil, false
+	}
+	return &store.Message{ID: string(parts[0]), TenantID: string(parts[1]), EndpointID: string(parts[2]),
+		Seq: binary.BigEndian.Uint64(k), Status: store.StatusPending,
+		NextAttemptAt: keyTime(v), CreatedAt: keyTime(v[8:])}, true
 }
 
 func intakeKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
@@ -440,46 +453,59 @@ func (q *qtx) inIntake(m *store.Message) bool {
 	return m.Seq != 0 && q.intake.Get(intakeKey(m.Seq)) != nil
 }
 
-// intakeValue is a message's intake entry: its ID and, if it carries its
-// event's tenant_events entry, NUL, the event's creation time, its tenant,
-// NUL and its key.
-func intakeValue(msgID string, ev *store.Event) []byte {
-	v := []byte(msgID)
-	if ev != nil {
-		v = binary.BigEndian.AppendUint64(append(v, 0), unixNano(ev.CreatedAt))
-		v = append(append(append(v, ev.TenantID...), 0), ev.Key...)
-	}
-	return v
-}
-
-type intakeEntry struct {
-	msgID              []byte
-	carries            bool
-	evCreated          time.Time
-	tenantID, eventKey string
-}
-
-func parseIntake(v []byte) intakeEntry {
-	id, rest, ok := bytes.Cut(v, []byte{0})
-	if !ok || len(rest) < 8 {
-		return intakeEntry{msgID: id}
-	}
-	tenant, key, ok := bytes.Cut(rest[8:], []byte{0})
-	if !ok {
-		return intakeEntry{msgID: id}
-	}
-	return intakeEntry{msgID: id, carries: true, evCreated: keyTime(rest), tenantID: string(tenant), eventKey: string(key)}
-}
-
 // intakeWaiting reports whether published messages wait to be queued.
 func (q *qtx) intakeWaiting() bool {
 	k, _ := q.intake.Cursor().First()
 	return k != nil
 }
 
+// admitLoop is the admitter: woken by a claim that left messages in the
+// intake, it queues them in writes of admitBatch until none is left,
+// pausing after each as long as it took.
+func (s *Store) admitLoop() {
+	defer close(s.admitDone)
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-s.admitWake:
+		}
+		for {
+			var next []byte
+			started := time.Now()
+			err := s.c.write(context.Background(), func(tx *bbolt.Tx) error {
+				q := newQtx(tx)
+				var err error
+				if next, err = q.admit(nil, admitBatch, time.Now().UTC()); err != nil {
+					return err
+				}
+				return q.flush()
+			})
+			// On an error the next claim admits, and wakes this again.
+			if err != nil || next == nil {
+				break
+			}
+			// Half the writer's time at most: claims and outcomes share
+			// its commits, and a large intake must not hold up delivery.
+			select {
+			case <-s.closing:
+				return
+			case <-time.After(time.Since(started)):
+			}
+		}
+	}
+}
+
+// wakeAdmitter asks the admitter to drain the intake.
+func (s *Store) wakeAdmitter() {
+	select {
+	case s.admitWake <- struct{}{}:
+	default:
+	}
+}
+
 // admitAll queues every message published before it was called, in
-// bounded writes. Entries whose record cannot be decoded stay for a claim
-// to report.
+// bounded writes.
 func (s *Store) admitAll(ctx context.Context, now time.Time) error {
 	var last []byte
 	if err := s.view(ctx, func(tx *bbolt.Tx) error {
@@ -496,7 +522,7 @@ func (s *Store) admitAll(ctx context.Context, now time.Time) error {
 		err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 			q := newQtx(tx)
 			var err error
-			if _, next, err = q.admit(start, maxAdmit, now, false); err != nil {
+			if next, err = q.admit(start, maxAdmit, now); err != nil {
 				return err
 			}
 			return q.flush()

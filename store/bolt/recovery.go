@@ -35,7 +35,7 @@ func (s *Store) MessageInsert(ctx context.Context, p store.MessageInsertParams) 
 				continue
 			}
 			has[m.EndpointID] = true
-			if _, err := q.insertMessage(m, nil); err != nil {
+			if err := q.insertMessage(m); err != nil {
 				return err
 			}
 			written = append(written, m.ID)
@@ -98,11 +98,14 @@ func (q *qtx) retry(m *store.Message, trigger store.Trigger, now time.Time) (sto
 		}
 		// Reopened through the intake, behind everything published before.
 		m.Status, m.NextAttemptAt, m.UpdatedAt = m.WaitingStatus(), now, now
-		return store.RetryDone, q.toIntake(m, nil)
+		return store.RetryDone, q.toIntake(m)
 	case q.inIntake(m):
 		// Not queued yet: admit queues it at its new due time.
 		m.NextAttemptAt, m.UpdatedAt = now, now
-		return store.RetryDone, putJSON(q.msgs, []byte(m.ID), m)
+		if err := putJSON(q.msgs, []byte(m.ID), m); err != nil {
+			return "", err
+		}
+		return store.RetryDone, q.putIntake(m)
 	}
 	if err := q.move(m, m.WaitingStatus(), now, now); err != nil {
 		return "", err
