@@ -189,17 +189,18 @@ func parallel(n, workers int, fn func(i int) error) error {
 	return firstErr
 }
 
-// publishThroughput: Publish calls per second from publishers goroutines,
-// each publishing to its own tenant with one matching endpoint; the
-// dispatcher is not started, so only the durable publish path is measured.
-// It also returns the KiB of bbolt pages written per event.
-func publishThroughput(dir string, n, publishers int) (rate, kib float64, err error) {
+// publishThroughput: Publish calls per second from publishers goroutines
+// to tenants tenants (event i goes to tenant i mod tenants), each with one
+// matching endpoint; the dispatcher is not started, so only the durable
+// publish path is measured. It also returns the KiB of bbolt pages written
+// per event.
+func publishThroughput(dir string, n, publishers, tenants int) (rate, kib float64, err error) {
 	r, err := openRig(dir, webhook.Config{})
 	if err != nil {
 		return 0, 0, err
 	}
 	defer r.close()
-	if err := r.addTenants(publishers, "http://127.0.0.1:9"); err != nil {
+	if err := r.addTenants(tenants, "http://127.0.0.1:9"); err != nil {
 		return 0, 0, err
 	}
 	before := r.st.DB().Stats()

@@ -14,6 +14,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -34,6 +35,7 @@ type params struct {
 	Endpoints      int           // end to end, steady: one per tenant
 	Publish        int           // publish throughput
 	Publishers     int           // concurrent publishers
+	PubTenants     int           // publish throughput: tenants they publish to (0: one each)
 	Rate           int           // steady load, events per second
 	Duration       time.Duration // steady load
 	ScaleEndpoints int
@@ -49,6 +51,7 @@ func main() {
 	flag.IntVar(&p.Endpoints, "endpoints", 100, "end to end and steady: endpoints, one per tenant")
 	flag.IntVar(&p.Publish, "publish", 20000, "publish throughput: events published")
 	flag.IntVar(&p.Publishers, "publishers", 64, "concurrent publishers")
+	flag.IntVar(&p.PubTenants, "publish-tenants", 0, "publish throughput: tenants published to (0: one per publisher)")
 	flag.IntVar(&p.Rate, "rate", 1000, "steady load: events per second")
 	flag.DurationVar(&p.Duration, "duration", 10*time.Second, "steady load: how long")
 	flag.IntVar(&p.ScaleEndpoints, "scale-endpoints", 1_000_000, "scale: endpoints registered (0 skips)")
@@ -127,7 +130,7 @@ func runScenario(name string, p params) error {
 		}
 		m = metrics{"per_second": v}
 	case "publish":
-		v, kib, err := publishThroughput(dir, p.Publish, p.Publishers)
+		v, kib, err := publishThroughput(dir, p.Publish, p.Publishers, cmp.Or(p.PubTenants, p.Publishers))
 		if err != nil {
 			return err
 		}
@@ -219,7 +222,8 @@ func run(p params, reps, heavyReps int, asJSON bool) error {
 		{"http_ceiling", reps, fmt.Sprintf("raw loopback HTTP: %d POSTs of 1 KiB, 64 workers, %d paths", p.Events, p.Endpoints)},
 		{"bolt_ceiling", reps, fmt.Sprintf("raw bbolt: %d records of 1 KiB from %d writers, grouped commits, fsync", p.Records, p.Publishers)},
 		{"naive", reps, fmt.Sprintf("naive sender: %d messages, a goroutine each, bbolt Update before and after the POST", p.Events)},
-		{"publish", reps, fmt.Sprintf("library publish: %d events from %d publishers, durable on return", p.Publish, p.Publishers)},
+		{"publish", reps, fmt.Sprintf("library publish: %d events from %d publishers to %d tenants, durable on return",
+			p.Publish, p.Publishers, cmp.Or(p.PubTenants, p.Publishers))},
 		{"e2e", reps, fmt.Sprintf("library end to end: %d events over %d endpoints", p.Events, p.Endpoints)},
 		{"steady", reps, fmt.Sprintf("library at %d events/s for %v over %d endpoints", p.Rate, p.Duration, p.Endpoints)},
 	}
@@ -341,6 +345,7 @@ func childArgs(p params) []string {
 	return []string{
 		"-events", strconv.Itoa(p.Events), "-endpoints", strconv.Itoa(p.Endpoints),
 		"-publish", strconv.Itoa(p.Publish), "-publishers", strconv.Itoa(p.Publishers),
+		"-publish-tenants", strconv.Itoa(p.PubTenants),
 		"-rate", strconv.Itoa(p.Rate), "-duration", p.Duration.String(),
 		"-scale-endpoints", strconv.Itoa(p.ScaleEndpoints), "-scale-tenants", strconv.Itoa(p.ScaleTenants),
 		"-backlog", strconv.Itoa(p.Backlog), "-drain-window", p.DrainWindow.String(),

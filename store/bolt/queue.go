@@ -341,10 +341,11 @@ func (q *qtx) releaseExpired(now time.Time) error {
 // maxSweep bounds how many expired leases one claim releases.
 const maxSweep = 1024
 
-// admitBatch bounds how many published messages a claim, or one write of
-// the admitter, queues: more than that wait for the admitter, so that a
-// claim stays short however large the intake has grown (after a stop, say).
-// An endpoint delete queues the whole intake in writes of maxAdmit.
+// admitBatch bounds how many published messages a claim queues: more than
+// that wait for the admitter, so that a claim stays short however large
+// the intake has grown (after a stop, say). The admitter, and an endpoint
+// delete, queue the intake in writes of maxAdmit: larger writes share more
+// pages per message, so a large intake is queued sooner.
 const (
 	admitBatch = 256
 	maxAdmit   = 4096
@@ -460,8 +461,7 @@ func (q *qtx) intakeWaiting() bool {
 }
 
 // admitLoop is the admitter: woken by a claim that left messages in the
-// intake, it queues them in writes of admitBatch until none is left,
-// pausing after each as long as it took.
+// intake, it queues them in writes of maxAdmit until none is left.
 func (s *Store) admitLoop() {
 	defer close(s.admitDone)
 	for {
@@ -472,11 +472,10 @@ func (s *Store) admitLoop() {
 		}
 		for {
 			var next []byte
-			started := time.Now()
 			err := s.c.write(context.Background(), func(tx *bbolt.Tx) error {
 				q := newQtx(tx)
 				var err error
-				if next, err = q.admit(nil, admitBatch, time.Now().UTC()); err != nil {
+				if next, err = q.admit(nil, maxAdmit, time.Now().UTC()); err != nil {
 					return err
 				}
 				return q.flush()
@@ -484,13 +483,6 @@ func (s *Store) admitLoop() {
 			// On an error the next claim admits, and wakes this again.
 			if err != nil || next == nil {
 				break
-			}
-			// Half the writer's time at most: claims and outcomes share
-			// its commits, and a large intake must not hold up delivery.
-			select {
-			case <-s.closing:
-				return
-			case <-time.After(time.Since(started)):
 			}
 		}
 	}
