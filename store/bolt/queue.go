@@ -471,6 +471,11 @@ func (s *Store) admitLoop() {
 		case <-s.admitWake:
 		}
 		for {
+			select {
+			case <-s.closing: // what is left waits in the file for the next claim
+				return
+			default:
+			}
 			var next []byte
 			err := s.c.write(context.Background(), func(tx *bbolt.Tx) error {
 				q := newQtx(tx)
