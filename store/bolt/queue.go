@@ -476,15 +476,7 @@ func (s *Store) admitLoop() {
 				return
 			default:
 			}
-			var next []byte
-			err := s.c.write(context.Background(), func(tx *bbolt.Tx) error {
-				q := newQtx(tx)
-				var err error
-				if next, err = q.admit(nil, maxAdmit, time.Now().UTC()); err != nil {
-					return err
-				}
-				return q.flush()
-			})
+			next, err := s.admitWrite(context.Background(), nil, time.Now().UTC())
 			// On an error the next claim admits, and wakes this again.
 			if err != nil || next == nil {
 				break
@@ -514,21 +506,27 @@ func (s *Store) admitAll(ctx context.Context, now time.Time) error {
 	}
 	var from []byte
 	for {
-		start := from // the write may run twice; its input must not move
-		var next []byte
-		err := s.c.write(ctx, func(tx *bbolt.Tx) error {
-			q := newQtx(tx)
-			var err error
-			if next, err = q.admit(start, maxAdmit, now); err != nil {
-				return err
-			}
-			return q.flush()
-		})
+		next, err := s.admitWrite(ctx, from, now)
 		if err != nil || next == nil || bytes.Compare(next, last) > 0 {
 			return err
 		}
 		from = next
 	}
+}
+
+// admitWrite queues up to maxAdmit intake entries from key from (nil: the
+// first) in one write, and returns the key to go on from (nil: none left).
+func (s *Store) admitWrite(ctx context.Context, from []byte, now time.Time) ([]byte, error) {
+	var next []byte
+	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
+		q := newQtx(tx)
+		var err error
+		if next, err = q.admit(from, maxAdmit, now); err != nil {
+			return err
+		}
+		return q.flush()
+	})
+	return next, err
 }
 
 // nextWake is the earliest ready time or lease end; zero if neither.
