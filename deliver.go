@@ -21,9 +21,11 @@ import (
 // userAgent identifies deliveries to receivers.
 const userAgent = "hooksmith-webhook/1"
 
-// schedule claims due messages for idle workers. It sleeps until the next
-// message is due, a publish wakes it, or PollInterval passes; it claims no
-// more than there are idle workers, so the backlog stays in the store.
+// schedule claims due messages for the workers. It sleeps until the next
+// message is due, a publish wakes it, or PollInterval passes. It claims up
+// to a worker's worth of messages ahead (see room), so workers do not wait
+// for each claim's write and claims come in batches; the backlog stays in
+// the store.
 func (d *Dispatcher) schedule(ctx context.Context) {
 	defer d.wg.Done()
 	timer := time.NewTimer(0)
@@ -31,8 +33,8 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 	errDelay := 100 * time.Millisecond
 	nextSweep := time.Now().Add(sweepInterval)
 	for {
-		idle := d.idle()
-		if idle == 0 {
+		room := d.room()
+		if room == 0 {
 			select {
 			case <-d.freed:
 				continue
@@ -46,7 +48,7 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 			d.breaker.Sweep(now, sweepInterval)
 			nextSweep = now.Add(sweepInterval)
 		}
-		limit := min(idle, maxClaimBatch)
+		limit := min(room, maxClaimBatch)
 		res, err := d.store.MessageClaim(ctx, store.MessageClaimParams{
 			Now: now, LeaseUntil: now.Add(d.cfg.LeaseDuration), Limit: limit,
 			DefaultMaxInFlight: d.cfg.MaxInFlightPerEndpoint, Admit: d.admitter(now),
@@ -64,7 +66,7 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 			d.admitted(claims, now)
 			// Claims committed as Stop began still go to the workers, which
 			// release them at once instead of leaving them leased.
-			d.dispatch(claims)
+			d.dispatch(claims, now.Add(d.cfg.LeaseDuration))
 			for _, id := range res.Corrupt {
 				d.log.Error("webhook: message set aside: its stored records cannot be read", slog.String("message_id", id))
 			}
@@ -118,41 +120,59 @@ func (d *Dispatcher) admitted(claims []store.Claim, now time.Time) {
 	}
 }
 
-func (d *Dispatcher) idle() int {
+// room is how many messages the scheduler should claim now: up to depth
+// claimed and unfinished ones. While every worker has a message, it waits
+// until half a worker's worth of room has opened, so claims stay large.
+func (d *Dispatcher) room() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.cfg.Workers - d.busy
+	room := d.depth - d.busy
+	if d.busy >= d.cfg.Workers && room < max(d.depth-d.cfg.Workers, 1)/2 {
+		return 0
+	}
+	return room
 }
 
-func (d *Dispatcher) dispatch(claims []store.Claim) {
+// waitedOut reports whether a message claimed ahead waited so long for a
+// worker that its lease no longer covers a request: it goes back rather
+// than risk a second delivery. Without claiming ahead a claim finds a free
+// worker, and a lease may be as short as the request allows.
+func (d *Dispatcher) waitedOut(c claimed) bool {
+	return d.depth > d.cfg.Workers && time.Until(c.leaseUntil) < d.cfg.RequestTimeout+leaseMargin
+}
+
+// claimed is a claim on its way to a worker, with the end of its lease.
+type claimed struct {
+	store.Claim
+	leaseUntil time.Time
+}
+
+func (d *Dispatcher) dispatch(claims []store.Claim, leaseUntil time.Time) {
 	d.mu.Lock()
 	d.busy += len(claims)
 	d.mu.Unlock()
 	for _, c := range claims {
-		d.work <- c // never blocks: the buffer holds Workers and busy <= Workers
+		d.work <- claimed{c, leaseUntil} // never blocks: the buffer holds depth and busy <= depth
 	}
 }
 
 func (d *Dispatcher) done() {
 	d.mu.Lock()
-	full := d.busy == d.cfg.Workers
 	d.busy--
 	d.mu.Unlock()
-	if full {
-		select {
-		case d.freed <- struct{}{}:
-		default:
-		}
+	select {
+	case d.freed <- struct{}{}:
+	default:
 	}
 }
 
 func (d *Dispatcher) worker(ctx context.Context) {
 	defer d.workers.Done()
 	for c := range d.work {
-		if d.closed() {
-			d.release(c)
+		if d.closed() || d.waitedOut(c) {
+			d.release(c.Claim)
 		} else {
-			d.deliver(ctx, c)
+			d.deliver(ctx, c.Claim)
 		}
 		d.done()
 	}

@@ -30,7 +30,9 @@ import (
 // Config tunes a Dispatcher. A nil *Config means all defaults; a zero field
 // means that field's default.
 type Config struct {
-	// Workers is how many deliveries run at once. Defaults to 64.
+	// Workers is how many deliveries run at once. Defaults to 64. While
+	// all are busy, up to as many more messages may be claimed to wait for
+	// them (see LeaseDuration).
 	Workers int
 	// RequestTimeout bounds one delivery attempt, connect to last byte read.
 	// Defaults to 15 seconds.
@@ -57,7 +59,10 @@ type Config struct {
 	// after a crash it becomes deliverable again once the lease ends. Must be
 	// at least RequestTimeout + 1 second, to leave time to record the
 	// outcome; a lease that ends first makes a duplicate delivery likely (not
-	// a loss). Defaults to RequestTimeout + 30 seconds.
+	// a loss). Defaults to RequestTimeout + 30 seconds. With at least
+	// RequestTimeout + 10 seconds, messages are claimed ahead of free
+	// workers, in larger and fewer claims; one that waits until its lease
+	// no longer covers a request is handed back and claimed again.
 	LeaseDuration time.Duration
 	// PollInterval is the longest the scheduler sleeps without a publish to
 	// wake it, which bounds how late it notices expired leases or messages
@@ -151,7 +156,10 @@ const (
 	maxRetryDelay        = 30 * 24 * time.Hour
 	defaultMaxRetryAfter = time.Hour
 	leaseMargin          = time.Second
-	maxModifyAttempts    = 20 // concurrent changes to one endpoint before giving up with ErrConflict
+	// claimAheadSlack is how much longer than RequestTimeout a lease must
+	// be for the scheduler to claim messages before a worker is free.
+	claimAheadSlack   = 10 * time.Second
+	maxModifyAttempts = 20 // concurrent changes to one endpoint before giving up with ErrConflict
 	// storeWriteTimeout bounds writes made after the lifecycle context ended
 	// (releasing leases on shutdown).
 	storeWriteTimeout = 5 * time.Second
@@ -250,14 +258,17 @@ type Dispatcher struct {
 	droppedHooks atomic.Uint64
 
 	wake       chan struct{} // a publish made messages due
-	freed      chan struct{} // a worker finished while all were busy
+	freed      chan struct{} // a worker finished a message
 	recoveries chan struct{} // a recovery job was created
 
-	mu       sync.Mutex
-	state    int                // stateNew, stateRunning, stateDone
-	stopRun  context.CancelFunc // ends the scheduler
-	abort    context.CancelFunc // ends in-flight requests
-	work     chan store.Claim
+	mu      sync.Mutex
+	state   int                // stateNew, stateRunning, stateDone
+	stopRun context.CancelFunc // ends the scheduler
+	abort   context.CancelFunc // ends in-flight requests
+	work    chan claimed
+	// depth bounds claimed, unfinished messages: Workers, plus as many
+	// claimed ahead when the lease leaves time for them to wait.
+	depth    int
 	wg       sync.WaitGroup // the scheduler
 	workers  sync.WaitGroup
 	finished chan struct{} // closed once every goroutine has returned; nil if never started
@@ -348,7 +359,11 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	runCtx, stopRun := context.WithCancel(context.Background())
 	reqCtx, abort := context.WithCancel(context.Background())
 	d.stopRun, d.abort = stopRun, abort
-	d.work = make(chan store.Claim, d.cfg.Workers)
+	d.depth = d.cfg.Workers
+	if d.cfg.LeaseDuration-d.cfg.RequestTimeout >= claimAheadSlack {
+		d.depth += d.cfg.Workers
+	}
+	d.work = make(chan claimed, d.depth)
 	d.finished = make(chan struct{})
 	d.workers.Add(d.cfg.Workers)
 	for range d.cfg.Workers {
