@@ -205,6 +205,24 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claim) {
 	}
 	p := d.outcome(c, number, started, sent, res)
 	change := d.breaker.Record(ep.ID, res.OK(), p.Now)
+	// The worker moves on while the outcome is written: outcomes then
+	// share commits in larger groups, and the next request does not wait
+	// for the last one's fsync. The message stays leased until then.
+	d.recording <- struct{}{} // bounds outcomes waiting to be written
+	d.recorders.Add(1)
+	go func() {
+		defer func() {
+			<-d.recording
+			d.recorders.Done()
+		}()
+		d.record(c, p, res, change)
+	}()
+}
+
+// record stores an attempt's outcome, then tells the hooks and disables
+// the endpoint if the outcome calls for it.
+func (d *Dispatcher) record(c store.Claim, p store.MessageCompleteParams, res delivery.Result, change breaker.Change) {
+	ep := c.Endpoint
 	if d.complete(c, p) {
 		d.report(c, p, res, change)
 	}

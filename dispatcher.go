@@ -158,8 +158,11 @@ const (
 	leaseMargin          = time.Second
 	// claimAheadSlack is how much longer than RequestTimeout a lease must
 	// be for the scheduler to claim messages before a worker is free.
-	claimAheadSlack   = 10 * time.Second
-	maxModifyAttempts = 20 // concurrent changes to one endpoint before giving up with ErrConflict
+	claimAheadSlack = 10 * time.Second
+	// recordersPerWorker bounds outcomes waiting to be written per worker;
+	// past it, workers wait before their next request.
+	recordersPerWorker = 4
+	maxModifyAttempts  = 20 // concurrent changes to one endpoint before giving up with ErrConflict
 	// storeWriteTimeout bounds writes made after the lifecycle context ended
 	// (releasing leases on shutdown).
 	storeWriteTimeout = 5 * time.Second
@@ -268,11 +271,13 @@ type Dispatcher struct {
 	work    chan claimed
 	// depth bounds claimed, unfinished messages: Workers, plus as many
 	// claimed ahead when the lease leaves time for them to wait.
-	depth    int
-	wg       sync.WaitGroup // the scheduler
-	workers  sync.WaitGroup
-	finished chan struct{} // closed once every goroutine has returned; nil if never started
-	busy     int           // claims handed to workers and not yet finished, under mu
+	depth     int
+	wg        sync.WaitGroup // the scheduler
+	workers   sync.WaitGroup
+	recorders sync.WaitGroup // goroutines writing outcomes (see deliver)
+	recording chan struct{}  // one slot per outcome being written
+	finished  chan struct{}  // closed once every goroutine has returned; nil if never started
+	busy      int            // claims handed to workers and not yet finished, under mu
 }
 
 const (
@@ -364,6 +369,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		d.depth += d.cfg.Workers
 	}
 	d.work = make(chan claimed, d.depth)
+	d.recording = make(chan struct{}, recordersPerWorker*d.cfg.Workers)
 	d.finished = make(chan struct{})
 	d.workers.Add(d.cfg.Workers)
 	for range d.cfg.Workers {
@@ -429,10 +435,11 @@ func (d *Dispatcher) shutdown() <-chan struct{} {
 			d.wg.Wait()
 			close(d.work) // the scheduler, the only sender, has returned
 			d.workers.Wait()
+			d.recorders.Wait()
 			d.abort()
 			d.client.CloseIdleConnections()
 			if d.hooks != nil {
-				close(d.hooks) // workers, the only senders, have returned
+				close(d.hooks) // workers and recorders, the only senders, have returned
 			}
 			close(finished)
 		}()

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hooksmith/webhook"
+	"github.com/hooksmith/webhook/webhooktest"
 )
 
 // A message claimed while every worker is busy waits for one; if it waited
@@ -73,4 +75,29 @@ func TestClaimAhead_needs_a_lease_with_room_to_wait(t *testing.T) {
 			return r.message("acme", second).Status == webhook.StatusSucceeded
 		})
 	})
+}
+
+// Outcomes are written after the worker has moved on to its next request;
+// Stop still returns only once every outcome is stored and its hook told.
+func TestStop_returns_once_every_outcome_is_recorded(t *testing.T) {
+	t.Parallel()
+	var finished atomic.Int64
+	d, st := newDispatcher(t, &webhook.Config{AllowInsecureURLs: true, AllowedDestinations: loopback, Workers: 8,
+		Hooks: &webhook.Hooks{AttemptFinished: func(webhook.AttemptInfo) { finished.Add(1) }}})
+	registerTypes(t, d, "order.created")
+	tn := d.Tenant("acme")
+	rcv := webhooktest.NewServer(t)
+	newEndpoint(t, tn, rcv, "/ok", webhook.EndpointParams{})
+	const n = 200
+	for range n {
+		_, err := tn.Publish(ctx, webhook.Event{Type: "order.created", Payload: []byte(`{}`)})
+		require.NoError(t, err)
+	}
+	require.NoError(t, d.Start(ctx))
+	rcv.Wait(t, "/ok", n, 10*time.Second)
+	require.NoError(t, d.Stop(ctx))
+	require.Zero(t, count(t, st, "queue"), "messages still live after Stop")
+	require.Zero(t, count(t, st, "leases"), "messages still leased after Stop")
+	require.Eventually(t, func() bool { return finished.Load() == n }, 5*time.Second, time.Millisecond,
+		"every attempt reaches the hook")
 }
