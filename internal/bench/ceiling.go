@@ -79,7 +79,8 @@ func httpCeiling(n, workers, endpoints int) (float64, error) {
 //
 // Keys are an 8-byte big-endian sequence number followed by 8 random
 // bytes, so inserts land at the right edge of the B+tree (bbolt's best
-// case). One committer goroutine gathers what is queued (at most writers
+// case), and the bucket packs its pages full (FillPercent 1) instead of
+// splitting them in half. One committer goroutine gathers what is queued (at most writers
 // records, since each writer has one record in flight; see commitGroups)
 // and commits it in one Update; writers queue their next record while
 // that commit runs.
@@ -191,6 +192,7 @@ func commitGroups(db *bolt.DB, bucket []byte, queue <-chan boltWrite, limit int)
 		}
 		err := db.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucket)
+			b.FillPercent = 1 // keys only grow: pack pages full
 			for _, w := range group {
 				if err := b.Put(w.key, w.value); err != nil {
 					return err

@@ -103,11 +103,11 @@ func encodeAttempt(a *store.Attempt) (encodedAttempt, error) {
 // putAttempt stores an attempt and its index entries.
 func putAttempt(tx *bbolt.Tx, e encodedAttempt) error {
 	a := e.a
-	if err := tx.Bucket(bucketAttempts).Put([]byte(a.ID), e.meta); err != nil {
+	if err := filled(tx, bucketAttempts, appendFill).Put([]byte(a.ID), e.meta); err != nil {
 		return err
 	}
 	if len(a.ResponseBody) > 0 {
-		if err := tx.Bucket(bucketBodies).Put([]byte(a.ID), a.ResponseBody); err != nil {
+		if err := filled(tx, bucketBodies, appendFill).Put([]byte(a.ID), a.ResponseBody); err != nil {
 			return err
 		}
 	}

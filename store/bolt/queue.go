@@ -66,7 +66,7 @@ type qtx struct {
 
 func newQtx(tx *bbolt.Tx) *qtx {
 	return &qtx{
-		tx: tx, msgs: tx.Bucket(bucketMessages), intake: tx.Bucket(bucketIntake), queue: tx.Bucket(bucketQueue),
+		tx: tx, msgs: filled(tx, bucketMessages, messageFill), intake: filled(tx, bucketIntake, appendFill), queue: tx.Bucket(bucketQueue),
 		due: tx.Bucket(bucketDue), leases: tx.Bucket(bucketLeases),
 		ready: tx.Bucket(bucketReady), state: tx.Bucket(bucketEpState),
 		states: map[string]*epState{}, dirty: map[string]bool{},
