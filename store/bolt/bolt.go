@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,10 +72,11 @@ var (
 // formatVersion names the file layout. Earlier versions (1: a global due
 // index; 2: attempts without indexes) were never released with a
 // migration; Open refuses such a file rather than strand its messages.
-// Version 3 lacks only the intake, so Open upgrades it in place; the new
-// number keeps a version-3 binary from opening a file whose intake it
-// would never read.
-const formatVersion = "4"
+// Version 3 lacks only the intake and version 4 only the binary message
+// records (see message.go), both of which a newer binary reads alongside
+// what the older wrote, so Open upgrades them in place; each new number
+// keeps an older binary from opening a file it would misread.
+const formatVersion = "5"
 
 // ErrFormat is returned by Open for a file written in another layout.
 var ErrFormat = errors.New("bolt: unsupported file format")
@@ -158,7 +160,7 @@ func Open(path string, opts *Options) (*Store, error) {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get([]byte("format")); v != nil && string(v) != formatVersion && string(v) != "3" {
+		if v := meta.Get([]byte("format")); v != nil && !slices.Contains([]string{"3", "4", formatVersion}, string(v)) {
 			return fmt.Errorf("%w: version %q", ErrFormat, v)
 		}
 		return meta.Put([]byte("format"), []byte(formatVersion))
@@ -281,7 +283,7 @@ func (s *Store) EventTypeGet(ctx context.Context, name string) (*store.EventType
 	}
 	var t *store.EventType
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		return getJSON(tx.Bucket(bucketEventTypes), []byte(name), &t)
+		return getRecord(tx.Bucket(bucketEventTypes), []byte(name), &t)
 	})
 	if err == nil && s.routes != nil {
 		s.routes.putEventType(gen, t)
@@ -338,7 +340,7 @@ func (s *Store) endpointsChanged(tenantID string) {
 func (s *Store) EndpointGet(ctx context.Context, tenantID, id string) (*store.Endpoint, error) {
 	var e *store.Endpoint
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		return getJSON(tx.Bucket(bucketEndpoints), tenantKey(tenantID, id), &e)
+		return getRecord(tx.Bucket(bucketEndpoints), tenantKey(tenantID, id), &e)
 	})
 	return e, err
 }
@@ -405,14 +407,14 @@ func (s *Store) EndpointUpdate(ctx context.Context, e *store.Endpoint, now time.
 	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketEndpoints)
 		var old *store.Endpoint
-		if err := getJSON(b, key, &old); err != nil {
+		if err := getRecord(b, key, &old); err != nil {
 			return rejectNotFound(err)
 		}
 		if !old.UpdatedAt.Equal(e.UpdatedAt) {
 			return reject(store.ErrConflict)
 		}
 		next.UpdatedAt = store.NextVersion(old.UpdatedAt, now)
-		if err := putJSON(b, key, &next); err != nil {
+		if err := putRecord(b, key, &next); err != nil {
 			return err
 		}
 		q := newQtx(tx)
@@ -521,7 +523,7 @@ func cancelPending(tx *bbolt.Tx, endpointID string, after []byte, now time.Time,
 	}
 	for _, e := range entries {
 		var m *store.Message
-		if err := getJSON(q.msgs, e.id, &m); err != nil {
+		if err := getRecord(q.msgs, e.id, &m); err != nil {
 			// Missing or undecodable: drop the queue entry, leave the record.
 			if err := q.queue.Delete(e.k); err != nil {
 				return 0, nil, err
@@ -607,7 +609,7 @@ func (q *qtx) insertMessage(orig *store.Message) error {
 		if err := q.putEndpointMessage(m); err != nil {
 			return err
 		}
-		return putJSON(q.msgs, []byte(m.ID), m)
+		return putRecord(q.msgs, []byte(m.ID), m)
 	}
 	return q.toIntake(m)
 }
@@ -660,7 +662,7 @@ func (s *Store) MessageGetMany(ctx context.Context, tenantID string, ids []strin
 		b := tx.Bucket(bucketMessages)
 		for _, id := range ids {
 			var m *store.Message
-			err := getJSON(b, []byte(id), &m)
+			err := getRecord(b, []byte(id), &m)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
 				continue
@@ -690,7 +692,7 @@ func (s *Store) MessageGet(ctx context.Context, tenantID, id string) (*store.Mes
 // tenantOf tells; ErrNotFound otherwise.
 func getOwned[T any](b *bbolt.Bucket, key []byte, tenantID string, tenantOf func(*T) string) (*T, error) {
 	var x *T
-	if err := getJSON(b, key, &x); err != nil {
+	if err := getRecord(b, key, &x); err != nil {
 		return nil, err
 	}
 	if tenantOf(x) != tenantID {
@@ -711,7 +713,7 @@ func (s *Store) MessageComplete(ctx context.Context, p store.MessageCompletePara
 	return s.c.write(ctx, func(tx *bbolt.Tx) error {
 		q := newQtx(tx)
 		var m *store.Message
-		if err := getJSON(q.msgs, []byte(p.MessageID), &m); err != nil {
+		if err := getRecord(q.msgs, []byte(p.MessageID), &m); err != nil {
 			return rejectNotFound(err)
 		}
 		if m.Status != store.StatusDelivering || m.LeaseToken != p.LeaseToken {
@@ -784,7 +786,7 @@ func (s *Store) MessageListExhausted(ctx context.Context, tenantID string, p sto
 		msgs := tx.Bucket(bucketMessages)
 		return scanBackward(b.Cursor(), prefix, p.Before, func(k, _ []byte) (bool, error) {
 			var m *store.Message
-			if err := getJSON(msgs, k[len(prefix):], &m); err != nil {
+			if err := getRecord(msgs, k[len(prefix):], &m); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return true, nil
 				}
@@ -840,10 +842,20 @@ func tenantKey(tenantID, id string) []byte {
 	return append(append(append(k, tenantID...), 0), id...)
 }
 
-func getJSON[T any](b *bbolt.Bucket, key []byte, dst **T) error {
+// getRecord decodes the record under key: JSON, except a message written
+// since format 5, which has the binary form of message.go.
+func getRecord[T any](b *bbolt.Bucket, key []byte, dst **T) error {
 	v := b.Get(key)
 	if v == nil {
 		return store.ErrNotFound
+	}
+	if _, isMessage := any(dst).(**store.Message); isMessage && len(v) > 0 && v[0] != '{' {
+		m, err := decodeMessage(v)
+		if err != nil {
+			return fmt.Errorf("bolt: decode %q: %w", key, err)
+		}
+		*dst = any(m).(*T)
+		return nil
 	}
 	var x T
 	if err := json.Unmarshal(v, &x); err != nil {
@@ -853,7 +865,11 @@ func getJSON[T any](b *bbolt.Bucket, key []byte, dst **T) error {
 	return nil
 }
 
-func putJSON(b *bbolt.Bucket, key []byte, v any) error {
+// putRecord stores v under key: as JSON, or a message in its binary form.
+func putRecord(b *bbolt.Bucket, key []byte, v any) error {
+	if m, ok := v.(*store.Message); ok {
+		return b.Put(key, encodeMessage(m))
+	}
 	val, err := json.Marshal(v)
 	if err != nil {
 		return err

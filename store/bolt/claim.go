@@ -210,7 +210,7 @@ func (cl *claimer) candidates(endpointID string, fifo bool, limit int) ([]candid
 // decoded is taken out of the queue and reported, its record left alone.
 func (cl *claimer) lease(ep *store.Endpoint, st *epState, c candidate) error {
 	var m *store.Message
-	err := getJSON(cl.msgs, []byte(c.id), &m)
+	err := getRecord(cl.msgs, []byte(c.id), &m)
 	if errors.Is(err, store.ErrNotFound) {
 		return c.bucket.Delete(c.key) // dangling
 	}
@@ -247,7 +247,7 @@ func (cl *claimer) endpoint(tenantID, id string) (*store.Endpoint, error) {
 		return ep, nil
 	}
 	var ep *store.Endpoint
-	err := getJSON(cl.tx.Bucket(bucketEndpoints), tenantKey(tenantID, id), &ep)
+	err := getRecord(cl.tx.Bucket(bucketEndpoints), tenantKey(tenantID, id), &ep)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}

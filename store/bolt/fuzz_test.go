@@ -175,8 +175,8 @@ func FuzzDecodeRecord(f *testing.F) {
 		var m *store.Message
 		var e *store.Endpoint
 		if err := s.db.View(func(tx *bbolt.Tx) error {
-			check("getJSON message", getJSON(tx.Bucket(bucketMessages), msgKey, &m), m != nil)
-			check("getJSON endpoint", getJSON(tx.Bucket(bucketEndpoints), epKey, &e), e != nil)
+			check("getRecord message", getRecord(tx.Bucket(bucketMessages), msgKey, &m), m != nil)
+			check("getRecord endpoint", getRecord(tx.Bucket(bucketEndpoints), epKey, &e), e != nil)
 			return nil
 		}); err != nil {
 			t.Fatal(err)
@@ -190,13 +190,13 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("MessageGet of an undecodable record: %v, want a decode error", err)
 		}
 		if _, err := s.EndpointGet(ctx, "acme", "ep_fuzz"); (err == nil) != (e != nil) {
-			t.Fatalf("EndpointGet disagrees with getJSON: %v", err)
+			t.Fatalf("EndpointGet disagrees with getRecord: %v", err)
 		}
 		if _, err := s.EndpointListAll(ctx, "acme"); (err == nil) != (e != nil) {
-			t.Fatalf("EndpointListAll disagrees with getJSON: %v", err)
+			t.Fatalf("EndpointListAll disagrees with getRecord: %v", err)
 		}
 		if _, err := s.EndpointList(ctx, "acme", store.ListParams{}); (err == nil) != (e != nil) {
-			t.Fatalf("EndpointList disagrees with getJSON: %v", err)
+			t.Fatalf("EndpointList disagrees with getRecord: %v", err)
 		}
 	})
 }

@@ -233,7 +233,7 @@ func (s *Store) AttemptList(ctx context.Context, tenantID string, p store.Attemp
 				ok, seen := status[ref.messageID]
 				if !seen {
 					var m *store.Message
-					if err := getJSON(msgs, []byte(ref.messageID), &m); err == nil {
+					if err := getRecord(msgs, []byte(ref.messageID), &m); err == nil {
 						ok = store.MatchesStatus(p.MessageStatus, m.Status, m.Attempts)
 					} else if !errors.Is(err, store.ErrNotFound) {
 						return false, err
@@ -245,7 +245,7 @@ func (s *Store) AttemptList(ctx context.Context, tenantID string, p store.Attemp
 				}
 			}
 			var a *store.Attempt
-			if err := getJSON(attempts, pos[8:], &a); err != nil {
+			if err := getRecord(attempts, pos[8:], &a); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return scanned < store.MaxAttemptScan, nil
 				}
@@ -288,7 +288,7 @@ func ownedBy(c *bbolt.Cursor, prefix []byte, attempts *bbolt.Bucket, tenantID st
 	owned := false
 	_ = scanBackward(c, prefix, "", func(k, _ []byte) (bool, error) {
 		var a *store.Attempt
-		owned = len(k) >= len(prefix)+8 && getJSON(attempts, k[len(prefix)+8:], &a) == nil && a.TenantID == tenantID
+		owned = len(k) >= len(prefix)+8 && getRecord(attempts, k[len(prefix)+8:], &a) == nil && a.TenantID == tenantID
 		return false, nil
 	})
 	return owned
@@ -386,7 +386,7 @@ func (s *Store) EndpointStats(ctx context.Context, p store.EndpointStatsParams) 
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		out = store.EndpointStats{}
 		var ep *store.Endpoint
-		if err := getJSON(tx.Bucket(bucketEndpoints), tenantKey(p.TenantID, p.EndpointID), &ep); err != nil {
+		if err := getRecord(tx.Bucket(bucketEndpoints), tenantKey(p.TenantID, p.EndpointID), &ep); err != nil {
 			return err
 		}
 		out.Enabled, out.Disabled = ep.Enabled, ep.DisabledReason

@@ -85,7 +85,7 @@ func buildHistory(b *testing.B, n int) (*Store, time.Time) {
 	err = s.db.Update(func(tx *bbolt.Tx) error {
 		for i := range endpoints {
 			id := fmt.Sprintf("ep_%04d", i)
-			if err := putJSON(tx.Bucket(bucketEndpoints), tenantKey("acme", id), &store.Endpoint{ID: id, TenantID: "acme", Enabled: true}); err != nil {
+			if err := putRecord(tx.Bucket(bucketEndpoints), tenantKey("acme", id), &store.Endpoint{ID: id, TenantID: "acme", Enabled: true}); err != nil {
 				return err
 			}
 		}
@@ -136,7 +136,7 @@ func buildHistory(b *testing.B, n int) (*Store, time.Time) {
 					if msg%1000 == 0 { // one message in a thousand is exhausted
 						status = store.StatusExhausted
 					}
-					if err := putJSON(tx.Bucket(bucketMessages), []byte(a.MessageID), &store.Message{
+					if err := putRecord(tx.Bucket(bucketMessages), []byte(a.MessageID), &store.Message{
 						ID: a.MessageID, TenantID: "acme", EndpointID: ep, EventID: a.EventID,
 						Status: status, Attempts: 2, CreatedAt: at, UpdatedAt: at,
 					}); err != nil {

@@ -1,6 +1,7 @@
 package bolt_test
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
@@ -61,7 +62,7 @@ func TestIntake_survives_a_reopen(t *testing.T) {
 	require.Len(t, res.Claims, len(msgs))
 }
 
-// Version 3 files had no intake; Open adds it and marks the file 4.
+// Version 3 files had no intake; Open adds it and marks the file 5.
 func TestOpen_upgrades_a_version_3_file(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "v3.db")
@@ -79,8 +80,48 @@ func TestOpen_upgrades_a_version_3_file(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "4", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		require.Equal(t, "5", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		require.NotNil(t, tx.Bucket([]byte("intake")))
+		return nil
+	}))
+}
+
+// Version 4 files hold message records as JSON: after the upgrade they are
+// read, claimed and completed like those written since.
+func TestOpen_upgrades_a_version_4_file_with_JSON_messages(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v4.db")
+	s, err := bolt.Open(path, nil)
+	require.NoError(t, err)
+	m := seed(t, s, "acme", "ep_1", "evk_1", 1)[0]
+	got, err := s.MessageGet(ctx, "acme", m.ID)
+	require.NoError(t, err)
+	old, err := json.Marshal(got)
+	require.NoError(t, err)
+	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+		msgs := tx.Bucket([]byte("messages"))
+		var stored map[string]any
+		require.Error(t, json.Unmarshal(msgs.Get([]byte(m.ID)), &stored), "written in the binary form")
+		require.NoError(t, msgs.Put([]byte(m.ID), old))
+		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte("4"))
+	}))
+	require.NoError(t, s.Close())
+
+	s, err = bolt.Open(path, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	got, err = s.MessageGet(ctx, "acme", m.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusPending, got.Status)
+	c := claimFirst(t, s, t0)
+	require.Equal(t, m.ID, c.Message.ID)
+	require.NoError(t, s.MessageComplete(ctx, store.MessageCompleteParams{MessageID: m.ID, LeaseToken: c.Message.LeaseToken,
+		Status: store.StatusSucceeded, Now: t0}))
+	got, err = s.MessageGet(ctx, "acme", m.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusSucceeded, got.Status)
+	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
+		require.Equal(t, "5", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		return nil
 	}))
 }

@@ -14,7 +14,7 @@ import (
 // TenantSettingsPut implements store.Store.
 func (s *Store) TenantSettingsPut(ctx context.Context, t *store.TenantSettings) error {
 	return s.c.write(ctx, func(tx *bbolt.Tx) error {
-		return putJSON(tx.Bucket(bucketTenants), []byte(t.TenantID), t)
+		return putRecord(tx.Bucket(bucketTenants), []byte(t.TenantID), t)
 	})
 }
 
@@ -22,7 +22,7 @@ func (s *Store) TenantSettingsPut(ctx context.Context, t *store.TenantSettings) 
 func (s *Store) TenantSettingsGet(ctx context.Context, tenantID string) (*store.TenantSettings, error) {
 	var t *store.TenantSettings
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		return getJSON(tx.Bucket(bucketTenants), []byte(tenantID), &t)
+		return getRecord(tx.Bucket(bucketTenants), []byte(tenantID), &t)
 	})
 	return t, err
 }
@@ -152,7 +152,7 @@ func purgeEvent(tx *bbolt.Tx, tenantID, key string, pos []byte, res *store.Purge
 	mb := tx.Bucket(bucketMessages)
 	for _, r := range refs {
 		var m *store.Message
-		err := getJSON(mb, []byte(r.MessageID), &m)
+		err := getRecord(mb, []byte(r.MessageID), &m)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			m = &store.Message{ID: r.MessageID, EndpointID: r.EndpointID, TenantID: tenantID}
@@ -216,7 +216,7 @@ func purgeRecoveries(tx *bbolt.Tx, p store.PurgeParams, limit int) (bool, error)
 			break
 		}
 		var r *store.Recovery
-		if len(k) < len(prefix)+8 || getJSON(jobs, k[len(prefix)+8:], &r) != nil || r.Done {
+		if len(k) < len(prefix)+8 || getRecord(jobs, k[len(prefix)+8:], &r) != nil || r.Done {
 			done = append(done, bytes.Clone(k))
 		}
 	}

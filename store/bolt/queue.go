@@ -102,7 +102,7 @@ func (q *qtx) stateFor(tenantID, endpointID string) *epState {
 	if st == nil {
 		st = &epState{TenantID: tenantID}
 		var ep *store.Endpoint
-		if getJSON(q.tx.Bucket(bucketEndpoints), tenantKey(tenantID, endpointID), &ep) == nil {
+		if getRecord(q.tx.Bucket(bucketEndpoints), tenantKey(tenantID, endpointID), &ep) == nil {
 			st.FIFO = ep.FIFO
 		}
 		q.states[endpointID] = st
@@ -131,7 +131,7 @@ func (q *qtx) flush() error {
 		if st == nil {
 			continue
 		}
-		if err := putJSON(q.state, []byte(id), st); err != nil {
+		if err := putRecord(q.state, []byte(id), st); err != nil {
 			return err
 		}
 	}
@@ -217,7 +217,7 @@ func (q *qtx) head(endpointID string) (*store.Message, []byte, error) {
 	c := q.queue.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Seek(prefix) {
 		var m *store.Message
-		err := getJSON(q.msgs, v, &m)
+		err := getRecord(q.msgs, v, &m)
 		switch {
 		case errors.Is(err, store.ErrNotFound) || (err == nil && m.Status.Final()):
 			// Dangling: nothing live is queued under this key.
@@ -278,7 +278,7 @@ func (q *qtx) move(m *store.Message, status store.MessageStatus, next time.Time,
 	if err := q.index(m); err != nil {
 		return err
 	}
-	return putJSON(q.msgs, []byte(m.ID), m)
+	return putRecord(q.msgs, []byte(m.ID), m)
 }
 
 // endpointExists reports whether the message's endpoint is still stored.
@@ -310,7 +310,7 @@ func (q *qtx) releaseExpired(now time.Time) error {
 	}
 	for i, k := range keys {
 		var m *store.Message
-		err := getJSON(q.msgs, k[8:], &m)
+		err := getRecord(q.msgs, k[8:], &m)
 		if err != nil || m.Status != store.StatusDelivering || !bytes.Equal(k, timeKey(m.NextAttemptAt, m.ID)) {
 			// Nothing is leased under this key any more.
 			if err := q.leases.Delete(k); err != nil {
@@ -395,7 +395,7 @@ func (q *qtx) queueAdmitted(m *store.Message, now time.Time) error {
 	}
 	if !q.endpointExists(m) {
 		var rec *store.Message
-		if err := getJSON(q.msgs, []byte(m.ID), &rec); err != nil || rec.Status.Final() || rec.Status == store.StatusDelivering {
+		if err := getRecord(q.msgs, []byte(m.ID), &rec); err != nil || rec.Status.Final() || rec.Status == store.StatusDelivering {
 			return nil // gone, unreadable (nothing to deliver either way) or not waiting
 		}
 		return q.move(rec, store.StatusCancelled, time.Time{}, now)
@@ -419,7 +419,7 @@ func (q *qtx) toIntake(m *store.Message) error {
 		return err
 	}
 	m.Seq = seq
-	if err := putJSON(q.msgs, []byte(m.ID), m); err != nil {
+	if err := putRecord(q.msgs, []byte(m.ID), m); err != nil {
 		return err
 	}
 	return q.putIntake(m)

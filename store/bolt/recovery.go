@@ -53,7 +53,7 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 		q := newQtx(tx)
 		for i, id := range p.MessageIDs {
 			var m *store.Message
-			err := getJSON(q.msgs, []byte(id), &m)
+			err := getRecord(q.msgs, []byte(id), &m)
 			switch {
 			case errors.Is(err, store.ErrNotFound) || (err == nil && m.TenantID != p.TenantID):
 				out[i] = store.RetryNotFound
@@ -73,7 +73,7 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 // retry makes m due now with trigger, reopening it if it is final.
 func (q *qtx) retry(m *store.Message, trigger store.Trigger, now time.Time) (store.RetryOutcome, error) {
 	var ep *store.Endpoint
-	if err := getJSON(q.tx.Bucket(bucketEndpoints), tenantKey(m.TenantID, m.EndpointID), &ep); err != nil {
+	if err := getRecord(q.tx.Bucket(bucketEndpoints), tenantKey(m.TenantID, m.EndpointID), &ep); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return store.RetryEndpointDeleted, nil
 		}
@@ -102,7 +102,7 @@ func (q *qtx) retry(m *store.Message, trigger store.Trigger, now time.Time) (sto
 	case q.inIntake(m):
 		// Not queued yet: admit queues it at its new due time.
 		m.NextAttemptAt, m.UpdatedAt = now, now
-		if err := putJSON(q.msgs, []byte(m.ID), m); err != nil {
+		if err := putRecord(q.msgs, []byte(m.ID), m); err != nil {
 			return "", err
 		}
 		return store.RetryDone, q.putIntake(m)
@@ -121,7 +121,7 @@ func (s *Store) RecoveryCreate(ctx context.Context, r *store.Recovery) error {
 		if b.Get(key) != nil {
 			return reject(store.ErrConflict)
 		}
-		if err := putJSON(b, key, r); err != nil {
+		if err := putRecord(b, key, r); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketRecoveriesByTenant).Put(append(tenantPrefix(r.TenantID), timeKey(r.CreatedAt, r.ID)...), nil); err != nil {
@@ -157,7 +157,7 @@ func (s *Store) RecoveryListUnfinished(ctx context.Context) ([]*store.Recovery, 
 			if len(k) < 8 {
 				continue
 			}
-			if err := getJSON(jobs, k[8:], &r); err != nil {
+			if err := getRecord(jobs, k[8:], &r); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					continue
 				}
@@ -225,7 +225,7 @@ func (s *Store) RecoveryStep(ctx context.Context, tenantID, id string, limit int
 				msgID = pos[8:]
 			}
 			var m *store.Message
-			err := getJSON(q.msgs, msgID, &m)
+			err := getRecord(q.msgs, msgID, &m)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
 				continue
@@ -257,7 +257,7 @@ func (s *Store) RecoveryStep(ctx context.Context, tenantID, id string, limit int
 				return err
 			}
 		}
-		if err := putJSON(tx.Bucket(bucketRecoveries), key, r); err != nil {
+		if err := putRecord(tx.Bucket(bucketRecoveries), key, r); err != nil {
 			return err
 		}
 		return q.flush()

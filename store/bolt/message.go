@@ -1,0 +1,102 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/hooksmith/webhook/store"
+)
+
+// Message records are written at publish, claim and every outcome, so they
+// have a compact binary form instead of JSON: one allocation to encode,
+// two to decode (the struct and one string its text fields share).
+//
+//	messageV1 · uvarint-prefixed ID, TenantID, EndpointID, EventID,
+//	EventKey, Status, Trigger · uvarint Seq, Attempts, RetryBase,
+//	LeaseToken · uvarint Unix nanoseconds of NextAttemptAt, CreatedAt,
+//	UpdatedAt (0 for a zero time; times before 1970 are not kept)
+//
+// Files written before format 5 hold JSON records, which start with '{'
+// and are still read.
+const messageV1 = 1
+
+var errCorruptMessage = errors.New("bolt: corrupt message record")
+
+func encodeMessage(m *store.Message) []byte {
+	strs := [...]string{m.ID, m.TenantID, m.EndpointID, m.EventID, m.EventKey, string(m.Status), string(m.Trigger)}
+	n := 1 + 7*binary.MaxVarintLen64
+	for _, s := range strs {
+		n += binary.MaxVarintLen64 + len(s)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, messageV1)
+	for _, s := range strs {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	for _, u := range [...]uint64{m.Seq, uint64(m.Attempts), uint64(m.RetryBase), m.LeaseToken} {
+		b = binary.AppendUvarint(b, u)
+	}
+	for _, t := range [...]time.Time{m.NextAttemptAt, m.CreatedAt, m.UpdatedAt} {
+		var n uint64
+		if !t.IsZero() {
+			n = unixNano(t)
+		}
+		b = binary.AppendUvarint(b, n)
+	}
+	return b
+}
+
+func decodeMessage(v []byte) (*store.Message, error) {
+	if len(v) == 0 || v[0] != messageV1 {
+		return nil, errCorruptMessage
+	}
+	p := v[1:]
+	// The text fields are laid out first; one string holds them all.
+	var bounds [7][2]int
+	off := 0
+	for i := range bounds {
+		n, w := binary.Uvarint(p[off:])
+		if w <= 0 || n > uint64(len(p)-off-w) {
+			return nil, errCorruptMessage
+		}
+		bounds[i] = [2]int{off + w, off + w + int(n)}
+		off += w + int(n)
+	}
+	text := string(p[:off])
+	str := func(i int) string { return text[bounds[i][0]:bounds[i][1]] }
+	m := &store.Message{ID: str(0), TenantID: str(1), EndpointID: str(2), EventID: str(3), EventKey: str(4),
+		Status: store.MessageStatus(str(5)), Trigger: store.Trigger(str(6))}
+	p = p[off:]
+	var nums [4]uint64
+	for i := range nums {
+		n, w := binary.Uvarint(p)
+		if w <= 0 {
+			return nil, errCorruptMessage
+		}
+		nums[i], p = n, p[w:]
+	}
+	var times [3]time.Time
+	for i := range times {
+		n, w := binary.Uvarint(p)
+		if w <= 0 || n > math.MaxInt64 {
+			return nil, errCorruptMessage
+		}
+		if n != 0 {
+			times[i] = time.Unix(0, int64(n)).UTC()
+		}
+		p = p[w:]
+	}
+	if len(p) != 0 || nums[1] > maxCount || nums[2] > maxCount {
+		return nil, errCorruptMessage
+	}
+	m.Seq, m.Attempts, m.RetryBase, m.LeaseToken = nums[0], int(nums[1]), int(nums[2]), nums[3]
+	m.NextAttemptAt, m.CreatedAt, m.UpdatedAt = times[0], times[1], times[2]
+	return m, nil
+}
+
+// maxCount bounds Attempts and RetryBase in a decoded record, so a corrupt
+// one cannot turn into a negative int.
+const maxCount = 1 << 31
