@@ -203,12 +203,14 @@ func publishThroughput(dir string, n, publishers, tenants int) (rate, kib float6
 	if err := r.addTenants(tenants, "http://127.0.0.1:9"); err != nil {
 		return 0, 0, err
 	}
-	before := r.st.DB().Stats()
+	before, pages := r.st.DB().Stats(), bucketPages()
 	start := time.Now()
 	if err := parallel(n, publishers, r.publish); err != nil {
 		return 0, 0, err
 	}
-	return float64(n) / time.Since(start).Seconds(), kibWritten(r.st.DB(), before, n), nil
+	rate = float64(n) / time.Since(start).Seconds()
+	printBucketPages(pages, n, "event")
+	return rate, kibWritten(r.st.DB(), before, n), nil
 }
 
 // e2eResult is what the end-to-end scenario measured.
@@ -231,7 +233,7 @@ func endToEnd(dir string, events, endpoints int) (e2eResult, error) {
 		return e2eResult{}, err
 	}
 	sent := make([]int64, events)
-	before := r.st.DB().Stats()
+	before, pages := r.st.DB().Stats(), bucketPages()
 	start := time.Now()
 	err = parallel(events, 64, func(i int) error {
 		sent[i] = time.Now().UnixNano()
@@ -256,6 +258,7 @@ func endToEnd(dir string, events, endpoints int) (e2eResult, error) {
 		return e2eResult{}, err
 	}
 	res.KiBWritten = kibWritten(r.st.DB(), before, events)
+	printBucketPages(pages, events, "message")
 	return res, nil
 }
 

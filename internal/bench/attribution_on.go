@@ -1,0 +1,13 @@
+//go:build attribution
+
+package main
+
+import (
+	"maps"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// bucketPages returns how many pages each top-level bucket has written at
+// commit so far. This build links the patched bbolt of attribution/run.sh.
+func bucketPages() map[string]int { return maps.Clone(bolt.SpillPages) }
