@@ -33,7 +33,7 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 	errDelay := 100 * time.Millisecond
 	nextSweep := time.Now().Add(sweepInterval)
 	for {
-		room := d.room()
+		room, idle := d.room()
 		if room == 0 {
 			select {
 			case <-d.freed:
@@ -51,7 +51,7 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 		limit := min(room, maxClaimBatch)
 		res, err := d.store.MessageClaim(ctx, store.MessageClaimParams{
 			Now: now, LeaseUntil: now.Add(d.cfg.LeaseDuration), Limit: limit,
-			DefaultMaxInFlight: d.cfg.MaxInFlightPerEndpoint, Admit: d.admitter(now),
+			DefaultMaxInFlight: d.cfg.MaxInFlightPerEndpoint, Admit: d.admitter(now, idle),
 		})
 		wait := d.cfg.PollInterval
 		switch {
@@ -79,6 +79,10 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 			if !res.NextDue.IsZero() {
 				wait = min(wait, res.NextDue.Sub(time.Now()))
 			}
+			if len(claims) == 0 && idle == 0 {
+				// What is due waits for an idle worker (see admitter).
+				wait = d.cfg.PollInterval
+			}
 		}
 		if wait <= 0 {
 			continue
@@ -87,6 +91,7 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 		select {
 		case <-timer.C:
 		case <-d.wake:
+		case <-d.freed:
 		case <-ctx.Done():
 			return
 		}
@@ -95,13 +100,29 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 
 // admitter is the claim's Admit: the endpoint's circuit breaker, then its
 // rate limit. Both only look; admitted spends once the claim committed.
-func (d *Dispatcher) admitter(now time.Time) func(*store.Endpoint, int) (int, time.Time) {
+//
+// Workers take claims in claim order, so the first idle of a claim go out
+// at once and the rest wait for a worker. A rate-limited endpoint's
+// messages must not wait: their tokens are spent at the claim, and
+// messages claimed a second apart would go out together. Nor may those of
+// an endpoint that has failed since its last success: its circuit may open
+// or start probing meanwhile. Such endpoints get only the idle workers,
+// and are looked at again at the next claim.
+func (d *Dispatcher) admitter(now time.Time, idle int) func(*store.Endpoint, int) (int, time.Time) {
 	return func(ep *store.Endpoint, want int) (int, time.Time) {
 		n, notBefore := d.breaker.Admit(ep.ID, want, now)
 		if n == 0 {
 			return 0, notBefore
 		}
-		return d.limits.Admit(ep.ID, ep.RateLimit, ep.RateBurst, n, now)
+		n, notBefore = d.limits.Admit(ep.ID, ep.RateLimit, ep.RateBurst, n, now)
+		if n > idle && (ep.RateLimit > 0 || d.breaker.Tracked(ep.ID)) {
+			n = idle
+			if n == 0 {
+				notBefore = now
+			}
+		}
+		idle = max(idle-n, 0)
+		return n, notBefore
 	}
 }
 
@@ -120,31 +141,36 @@ func (d *Dispatcher) admitted(claims []store.Claim, now time.Time) {
 	}
 }
 
-// room is how many messages the scheduler should claim now: up to depth
-// claimed and unfinished ones. While every worker has a message, it waits
-// until half a worker's worth of room has opened, so claims stay large.
-func (d *Dispatcher) room() int {
+// room is how many messages the scheduler should claim now, up to depth
+// claimed and unfinished ones, and how many workers are idle. While every
+// worker has a message, it waits until half a worker's worth of room has
+// opened, so claims stay large.
+func (d *Dispatcher) room() (room, idle int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	room := d.depth - d.busy
-	if d.busy >= d.cfg.Workers && room < max(d.depth-d.cfg.Workers, 1)/2 {
-		return 0
+	room, idle = d.depth-d.busy, max(d.cfg.Workers-d.busy, 0)
+	if idle == 0 && room < max(d.depth-d.cfg.Workers, 1)/2 {
+		return 0, 0
 	}
-	return room
+	return room, idle
 }
 
-// waitedOut reports whether a message claimed ahead waited so long for a
-// worker that its lease no longer covers a request: it goes back rather
-// than risk a second delivery. Without claiming ahead a claim finds a free
-// worker, and a lease may be as short as the request allows.
+// waitedOut reports whether a message claimed ahead waited for a worker
+// until less than half the lease's time beyond the request is left: it
+// goes back rather than risk its lease ending before its outcome is
+// written, which would deliver it twice. Without claiming ahead a claim
+// finds a free worker, and a lease may be as short as the request allows.
 func (d *Dispatcher) waitedOut(c claimed) bool {
-	return d.depth > d.cfg.Workers && time.Until(c.leaseUntil) < d.cfg.RequestTimeout+leaseMargin
+	return d.depth > d.cfg.Workers &&
+		time.Until(c.leaseUntil) < d.cfg.RequestTimeout+(d.cfg.LeaseDuration-d.cfg.RequestTimeout)/2
 }
 
-// claimed is a claim on its way to a worker, with the end of its lease.
+// claimed is a claim on its way to a worker, with the end of its lease
+// and whether it is its endpoint's circuit probe.
 type claimed struct {
 	store.Claim
 	leaseUntil time.Time
+	probe      bool
 }
 
 func (d *Dispatcher) dispatch(claims []store.Claim, leaseUntil time.Time) {
@@ -152,7 +178,9 @@ func (d *Dispatcher) dispatch(claims []store.Claim, leaseUntil time.Time) {
 	d.busy += len(claims)
 	d.mu.Unlock()
 	for _, c := range claims {
-		d.work <- claimed{c, leaseUntil} // never blocks: the buffer holds depth and busy <= depth
+		// Only a probe is claimed while the circuit is open.
+		probe := d.breaker.Open(c.Endpoint.ID)
+		d.work <- claimed{c, leaseUntil, probe} // never blocks: the buffer holds depth and busy <= depth
 	}
 }
 
@@ -169,8 +197,17 @@ func (d *Dispatcher) done() {
 func (d *Dispatcher) worker(ctx context.Context) {
 	defer d.workers.Done()
 	for c := range d.work {
-		if d.closed() || d.waitedOut(c) {
-			d.release(c.Claim)
+		// A slot for the outcome, taken before the lease is judged, so the
+		// worker never waits for one between the request and the write.
+		d.recording <- struct{}{}
+		// A message whose circuit opened while it waited goes back to wait
+		// for the probe like the endpoint's others.
+		if d.closed() || d.waitedOut(c) || (!c.probe && d.breaker.Open(c.Endpoint.ID)) {
+			<-d.recording
+			if c.probe {
+				d.breaker.Released(c.Endpoint.ID)
+			}
+			d.putBack(c.Claim)
 		} else {
 			d.deliver(ctx, c.Claim)
 		}
@@ -178,8 +215,10 @@ func (d *Dispatcher) worker(ctx context.Context) {
 	}
 }
 
-// deliver makes one attempt at a claimed message and records the outcome.
-// ctx ends only on shutdown; the message is then released, not counted.
+// deliver makes one attempt at a claimed message and hands the outcome to
+// a recorder, which takes over the worker's recording slot. ctx ends only
+// on shutdown; the message is then released, not counted, and the slot
+// freed.
 func (d *Dispatcher) deliver(ctx context.Context, c store.Claim) {
 	msg, ev, ep := c.Message, c.Event, c.Endpoint
 	number := msg.Attempts + 1
@@ -199,6 +238,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claim) {
 		sent = req.Header
 		res = delivery.Do(d.client, req, d.cfg.MaxResponseBodySize)
 		if ctx.Err() != nil {
+			<-d.recording
 			d.release(c)
 			return
 		}
@@ -208,7 +248,6 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claim) {
 	// The worker moves on while the outcome is written: outcomes then
 	// share commits in larger groups, and the next request does not wait
 	// for the last one's fsync. The message stays leased until then.
-	d.recording <- struct{}{} // bounds outcomes waiting to be written
 	d.recorders.Add(1)
 	go func() {
 		defer func() {
@@ -403,9 +442,15 @@ func (d *Dispatcher) disableEndpoint(ep *store.Endpoint, reason string) {
 	})
 }
 
-// release gives a claimed message back without counting an attempt, due now.
+// release gives a claimed message back without counting an attempt, due
+// now; if it was the circuit's probe, the circuit may probe again.
 func (d *Dispatcher) release(c store.Claim) {
 	d.breaker.Released(c.Endpoint.ID)
+	d.putBack(c)
+}
+
+// putBack gives a claimed message back without counting an attempt, due now.
+func (d *Dispatcher) putBack(c store.Claim) {
 	now := time.Now().UTC()
 	d.complete(c, store.MessageCompleteParams{
 		MessageID: c.Message.ID, LeaseToken: c.Message.LeaseToken,

@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"fmt"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -78,7 +79,8 @@ func TestClaimAhead_needs_a_lease_with_room_to_wait(t *testing.T) {
 }
 
 // Outcomes are written after the worker has moved on to its next request;
-// Stop still returns only once every outcome is stored and its hook told.
+// Stop still returns only once every outcome is stored and queued for the
+// hooks (which run on their own goroutine, hence Eventually below).
 func TestStop_returns_once_every_outcome_is_recorded(t *testing.T) {
 	t.Parallel()
 	var finished atomic.Int64
@@ -100,4 +102,58 @@ func TestStop_returns_once_every_outcome_is_recorded(t *testing.T) {
 	require.Zero(t, count(t, st, "leases"), "messages still leased after Stop")
 	require.Eventually(t, func() bool { return finished.Load() == n }, 5*time.Second, time.Millisecond,
 		"every attempt reaches the hook")
+}
+
+// Rate-limit tokens are spent when a message is claimed, so a rate-limited
+// endpoint's messages are never claimed ahead to wait for a worker: they
+// would all go out together when one came free.
+func TestClaimAhead_keeps_rate_limits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newVRig(t, webhook.Config{Workers: 2, RequestTimeout: 20 * time.Second, LeaseDuration: time.Minute}, false)
+		defer r.close()
+		registerTypes(t, r.d, "t.e")
+		r.respond("/slow", func(*http.Request, int) int {
+			time.Sleep(10 * time.Second) // both workers busy
+			return http.StatusOK
+		})
+		r.endpoint("acme", "/slow", webhook.EndpointParams{})
+		r.endpoint("limited", "/limited", webhook.EndpointParams{RateLimit: 1})
+		r.publish("acme", `{"n":1}`)
+		r.publish("acme", `{"n":2}`)
+		r.waitFor(time.Second, "the slow messages were not sent", func() bool { return len(r.deliveries("/slow")) == 2 })
+		for i := range 4 {
+			r.publish("limited", fmt.Sprintf(`{"n":%d}`, i))
+		}
+		r.waitFor(time.Minute, "the limited endpoint did not get its messages", func() bool { return len(r.deliveries("/limited")) == 4 })
+		got := r.deliveries("/limited")
+		for i := 1; i < len(got); i++ {
+			require.GreaterOrEqual(t, got[i].At.Sub(got[i-1].At), 900*time.Millisecond,
+				"requests %d and %d came %s apart; the limit is 1 per second", i, i+1, got[i].At.Sub(got[i-1].At))
+		}
+	})
+}
+
+// A message claimed ahead for an endpoint whose circuit opens while it
+// waits is not sent: it waits for the probe like the endpoint's others.
+func TestClaimAhead_a_circuit_that_opens_holds_the_messages_waiting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newVRig(t, webhook.Config{Workers: 1, RequestTimeout: 20 * time.Second, LeaseDuration: time.Minute,
+			CircuitBreakerThreshold: 1, CircuitBreakerCooldown: time.Minute}, false)
+		defer r.close()
+		registerTypes(t, r.d, "t.e")
+		r.respond("/down", func(*http.Request, int) int { return http.StatusInternalServerError })
+		r.endpoint("acme", "/down", webhook.EndpointParams{})
+		ids := make([]string, 3)
+		for i := range ids {
+			ids[i] = r.publish("acme", fmt.Sprintf(`{"n":%d}`, i))[0]
+		}
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		require.Len(t, r.deliveries("/down"), 1, "the first failure opened the circuit")
+		for _, id := range ids[1:] {
+			m := r.message("acme", id)
+			require.Equal(t, webhook.StatusPending, m.Status)
+			require.Zero(t, m.Attempts, "no attempt spent while the circuit was open")
+		}
+	})
 }

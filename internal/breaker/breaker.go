@@ -138,6 +138,14 @@ func (b *Breaker) Sweep(now time.Time, idle time.Duration) {
 	}
 }
 
+// Tracked reports whether the endpoint has failed since its last success
+// (its circuit may be closed, open or probing).
+func (b *Breaker) Tracked(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.m[id] != nil
+}
+
 // Open reports whether the endpoint's circuit is open.
 func (b *Breaker) Open(id string) bool {
 	b.mu.Lock()

@@ -414,3 +414,18 @@ func TestConcurrent(t *testing.T) {
 		requireAdmit(t, b, id, 3, at(time.Hour), 3, time.Time{})
 	}
 }
+
+func TestTrackedFromFirstFailureToSuccess(t *testing.T) {
+	b := breaker.New(3, time.Minute, time.Hour)
+	require.False(t, b.Tracked("ep"))
+	b.Record("ep", true, at(0))
+	require.False(t, b.Tracked("ep"), "a success leaves nothing to track")
+	b.Record("ep", false, at(time.Second))
+	require.True(t, b.Tracked("ep"), "failing, circuit still closed")
+	b.Record("ep", false, at(2*time.Second))
+	require.True(t, b.Record("ep", false, at(3*time.Second)).Opened)
+	require.True(t, b.Tracked("ep"), "open")
+	b.Record("ep", true, at(time.Hour))
+	require.False(t, b.Tracked("ep"), "closed by a success")
+	require.False(t, b.Tracked("other"))
+}
