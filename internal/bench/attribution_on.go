@@ -2,12 +2,8 @@
 
 package main
 
-import (
-	"maps"
-
-	bolt "go.etcd.io/bbolt"
-)
+import bolt "go.etcd.io/bbolt"
 
 // bucketPages returns how many pages each top-level bucket has written at
 // commit so far. This build links the patched bbolt of attribution/run.sh.
-func bucketPages() map[string]int { return maps.Clone(bolt.SpillPages) }
+func bucketPages() map[string]int { return bolt.SpillPages() }

@@ -31,7 +31,7 @@ var (
 	bucketEndpoints  = []byte("endpoints")   // tenant \0 endpoint ID → JSON
 	bucketEvents     = []byte("events")      // event key → encoded event
 	bucketIdem       = []byte("idempotency") // tenant \0 event ID → event key
-	bucketMessages   = []byte("messages")    // message ID → JSON
+	bucketMessages   = []byte("messages")    // message ID → record (message.go)
 	bucketQueue      = []byte("queue")       // see queue.go
 	bucketIntake     = []byte("intake")
 	bucketDue        = []byte("due_by_endpoint")
@@ -868,7 +868,11 @@ func getRecord[T any](b *bbolt.Bucket, key []byte, dst **T) error {
 // putRecord stores v under key: as JSON, or a message in its binary form.
 func putRecord(b *bbolt.Bucket, key []byte, v any) error {
 	if m, ok := v.(*store.Message); ok {
-		return b.Put(key, encodeMessage(m))
+		val, err := encodeMessage(m)
+		if err != nil {
+			return err
+		}
+		return b.Put(key, val)
 	}
 	val, err := json.Marshal(v)
 	if err != nil {

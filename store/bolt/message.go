@@ -3,6 +3,7 @@ package bolt
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -16,15 +17,37 @@ import (
 //	messageV1 · uvarint-prefixed ID, TenantID, EndpointID, EventID,
 //	EventKey, Status, Trigger · uvarint Seq, Attempts, RetryBase,
 //	LeaseToken · uvarint Unix nanoseconds of NextAttemptAt, CreatedAt,
-//	UpdatedAt (0 for a zero time; times before 1970 are not kept)
+//	UpdatedAt (0 for a zero time)
+//
+// A message with a negative or overlarge count, or a time outside 1970 to
+// 2262 (what Unix nanoseconds hold), is refused rather than stored wrong.
 //
 // Files written before format 5 hold JSON records, which start with '{'
 // and are still read.
 const messageV1 = 1
 
-var errCorruptMessage = errors.New("bolt: corrupt message record")
+var (
+	errCorruptMessage = errors.New("bolt: corrupt message record")
+	errMessageRange   = errors.New("bolt: message field out of range")
+)
 
-func encodeMessage(m *store.Message) []byte {
+// Times a record holds lie strictly between these.
+var (
+	minRecordTime = time.Unix(0, 0)
+	maxRecordTime = time.Unix(0, math.MaxInt64)
+)
+
+func encodeMessage(m *store.Message) ([]byte, error) {
+	for _, n := range [...]int{m.Attempts, m.RetryBase} {
+		if n < 0 || n > maxCount {
+			return nil, fmt.Errorf("%w: message %s: count %d", errMessageRange, m.ID, n)
+		}
+	}
+	for _, t := range [...]time.Time{m.NextAttemptAt, m.CreatedAt, m.UpdatedAt} {
+		if !t.IsZero() && (!t.After(minRecordTime) || !t.Before(maxRecordTime)) {
+			return nil, fmt.Errorf("%w: message %s: time %s", errMessageRange, m.ID, t.Format(time.RFC3339Nano))
+		}
+	}
 	strs := [...]string{m.ID, m.TenantID, m.EndpointID, m.EventID, m.EventKey, string(m.Status), string(m.Trigger)}
 	n := 1 + 7*binary.MaxVarintLen64
 	for _, s := range strs {
@@ -46,7 +69,7 @@ func encodeMessage(m *store.Message) []byte {
 		}
 		b = binary.AppendUvarint(b, n)
 	}
-	return b
+	return b, nil
 }
 
 func decodeMessage(v []byte) (*store.Message, error) {
@@ -97,6 +120,6 @@ func decodeMessage(v []byte) (*store.Message, error) {
 	return m, nil
 }
 
-// maxCount bounds Attempts and RetryBase in a decoded record, so a corrupt
-// one cannot turn into a negative int.
-const maxCount = 1 << 31
+// maxCount bounds Attempts and RetryBase, so a decoded count fits an int
+// on every platform.
+const maxCount = math.MaxInt32

@@ -1,7 +1,10 @@
 package bolt
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -27,17 +30,47 @@ func everyField(t *testing.T) *store.Message {
 	return m
 }
 
+// encoded is encodeMessage for a message it must accept.
+func encoded(t testing.TB, m *store.Message) []byte {
+	t.Helper()
+	v, err := encodeMessage(m)
+	require.NoError(t, err)
+	return v
+}
+
 func TestMessageRecord_round_trips_every_field(t *testing.T) {
 	m := everyField(t)
-	got, err := decodeMessage(encodeMessage(m))
+	got, err := decodeMessage(encoded(t, m))
 	require.NoError(t, err)
 	require.Equal(t, m, got)
 
 	final := &store.Message{ID: "msg_2", TenantID: "acme", EndpointID: "ep_1", Status: store.StatusSucceeded,
 		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
-	got, err = decodeMessage(encodeMessage(final))
+	got, err = decodeMessage(encoded(t, final))
 	require.NoError(t, err)
 	require.Equal(t, final, got, "zero times and empty fields stay zero")
+
+	edge := &store.Message{ID: "msg_3", Attempts: maxCount, RetryBase: maxCount,
+		CreatedAt: time.Unix(0, 1).UTC(), UpdatedAt: time.Unix(0, math.MaxInt64-1).UTC()}
+	got, err = decodeMessage(encoded(t, edge))
+	require.NoError(t, err)
+	require.Equal(t, edge, got, "the largest count and the first and last times kept")
+}
+
+// What the record cannot hold is refused, not stored as something else
+// (JSON kept such values; the dispatcher never writes them).
+func TestMessageRecord_refuses_what_it_cannot_hold(t *testing.T) {
+	for name, m := range map[string]*store.Message{
+		"negative attempts":   {ID: "m", Attempts: -1},
+		"negative retry base": {ID: "m", RetryBase: -1},
+		"count past int32":    {ID: "m", Attempts: maxCount + 1},
+		"the epoch":           {ID: "m", CreatedAt: time.Unix(0, 0)},
+		"before 1970":         {ID: "m", UpdatedAt: time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC)},
+		"after 2262":          {ID: "m", NextAttemptAt: time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		_, err := encodeMessage(m)
+		require.ErrorIs(t, err, errMessageRange, name)
+	}
 }
 
 // A file written before format 5 holds JSON message records; they are
@@ -66,7 +99,7 @@ func TestMessageRecord_reads_JSON_written_by_format_4(t *testing.T) {
 }
 
 func TestMessageRecord_refuses_truncated_and_garbage_records(t *testing.T) {
-	enc := encodeMessage(everyField(t))
+	enc := encoded(t, everyField(t))
 	for n := range len(enc) {
 		_, err := decodeMessage(enc[:n])
 		require.ErrorIs(t, err, errCorruptMessage, "cut to %d bytes", n)
@@ -75,10 +108,15 @@ func TestMessageRecord_refuses_truncated_and_garbage_records(t *testing.T) {
 	require.ErrorIs(t, err, errCorruptMessage, "trailing bytes")
 	_, err = decodeMessage([]byte{messageV1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	require.ErrorIs(t, err, errCorruptMessage, "a length past the record")
+	over := encoded(t, &store.Message{ID: "m", Attempts: 7})
+	i := bytes.IndexByte(over[1:], 7) + 1 // the only 7: Attempts, after seven empty-or-short strings and Seq
+	over = append(append(bytes.Clone(over[:i]), binary.AppendUvarint(nil, maxCount+1)...), over[i+1:]...)
+	_, err = decodeMessage(over)
+	require.ErrorIs(t, err, errCorruptMessage, "a count past int32")
 }
 
 func FuzzDecodeMessage(f *testing.F) {
-	f.Add(encodeMessage(&store.Message{ID: "msg_1", Status: store.StatusPending}))
+	f.Add(encoded(f, &store.Message{ID: "msg_1", Status: store.StatusPending}))
 	f.Add([]byte{messageV1})
 	f.Fuzz(func(t *testing.T, v []byte) {
 		m, err := decodeMessage(v)
@@ -86,7 +124,7 @@ func FuzzDecodeMessage(f *testing.F) {
 			return
 		}
 		// What decodes re-encodes to a record that decodes the same.
-		again, err := decodeMessage(encodeMessage(m))
+		again, err := decodeMessage(encoded(t, m))
 		require.NoError(t, err)
 		require.Equal(t, m, again)
 	})
@@ -99,11 +137,13 @@ func BenchmarkMessageRecord(b *testing.B) {
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = encodeMessage(m)
+			if _, err := encodeMessage(m); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 	b.Run("decode", func(b *testing.B) {
-		v := encodeMessage(m)
+		v := encoded(b, m)
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := decodeMessage(v); err != nil {
