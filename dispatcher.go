@@ -61,8 +61,9 @@ type Config struct {
 	// outcome; a lease that ends first makes a duplicate delivery likely (not
 	// a loss). Defaults to RequestTimeout + 30 seconds. With at least
 	// RequestTimeout + 10 seconds, messages are claimed ahead of free
-	// workers, in larger and fewer claims; one that waits until its lease
-	// no longer covers a request is handed back and claimed again.
+	// workers, in larger and fewer claims (not those of rate-limited or
+	// failing endpoints); one that waits until less than half the lease's
+	// time beyond RequestTimeout is left is handed back and claimed again.
 	LeaseDuration time.Duration
 	// PollInterval is the longest the scheduler sleeps without a publish to
 	// wake it, which bounds how late it notices expired leases or messages
