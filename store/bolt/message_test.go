@@ -60,14 +60,17 @@ func TestMessageRecord_round_trips_every_field(t *testing.T) {
 // What the record cannot hold is refused, not stored as something else
 // (JSON kept such values; the dispatcher never writes them).
 func TestMessageRecord_refuses_what_it_cannot_hold(t *testing.T) {
-	for name, m := range map[string]*store.Message{
+	cases := map[string]*store.Message{
 		"negative attempts":   {ID: "m", Attempts: -1},
 		"negative retry base": {ID: "m", RetryBase: -1},
-		"count past int32":    {ID: "m", Attempts: maxCount + 1},
 		"the epoch":           {ID: "m", CreatedAt: time.Unix(0, 0)},
 		"before 1970":         {ID: "m", UpdatedAt: time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC)},
 		"after 2262":          {ID: "m", NextAttemptAt: time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC)},
-	} {
+	}
+	if big := int64(maxCount) + 1; int64(int(big)) == big { // an int past int32 exists on 64-bit platforms only
+		cases["count past int32"] = &store.Message{ID: "m", Attempts: int(big)}
+	}
+	for name, m := range cases {
 		_, err := encodeMessage(m)
 		require.ErrorIs(t, err, errMessageRange, name)
 	}
