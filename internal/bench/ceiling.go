@@ -2,20 +2,17 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -164,30 +161,6 @@ func boltCeiling(dir string, n, writers int) (rate, kib float64, err error) {
 func kibWritten(db *bolt.DB, before bolt.Stats, n int) float64 {
 	after := db.Stats()
 	return float64(after.TxStats.GetPageAlloc()-before.TxStats.GetPageAlloc()) / 1024 / float64(n)
-}
-
-// printBucketPages writes to stderr, largest first, the KiB each bucket
-// has written per item since before was taken: nothing unless the bench
-// was built by attribution/run.sh.
-func printBucketPages(before map[string]int, n int, item string) {
-	after := bucketPages()
-	if after == nil {
-		return
-	}
-	total := 0
-	for b, p := range after {
-		after[b] = p - before[b]
-		total += after[b]
-	}
-	names := slices.SortedFunc(maps.Keys(after), func(a, b string) int { return cmp.Compare(after[b], after[a]) })
-	for _, b := range names {
-		if after[b] == 0 {
-			continue
-		}
-		name := cmp.Or(b, "(root)")
-		fmt.Fprintf(os.Stderr, "%-22s %6.2f KiB per %s  %4.1f%%\n", name,
-			float64(after[b])*float64(os.Getpagesize())/1024/float64(n), item, 100*float64(after[b])/float64(total))
-	}
 }
 
 // boltWrite is one record queued for the committer; done receives the
