@@ -60,23 +60,26 @@ var (
 	bucketRecoveriesRun = []byte("recoveries_open") // time job ID → tenant, until done
 	// tenant \0 time job ID → nil, for the purge
 	bucketRecoveriesByTenant = []byte("recoveries_by_tenant")
+	bucketIndexLog           = []byte("index_log") // see indexlog.go
 
 	allBuckets = [][]byte{bucketEventTypes, bucketEndpoints, bucketEvents, bucketIdem,
 		bucketMessages, bucketQueue, bucketIntake, bucketDue, bucketLeases, bucketReady, bucketEpState,
 		bucketDead, bucketDeadByEp, bucketDeleting, bucketMeta,
 		bucketEventMsgs, bucketTenantEvents, bucketEpMsgs, bucketAttempts, bucketBodies,
 		bucketAttTenant, bucketAttClass, bucketAttEndpoint, bucketAttEvent, bucketAttMessage,
-		bucketStats, bucketStatsByTenant, bucketTenants, bucketRecoveries, bucketRecoveriesRun, bucketRecoveriesByTenant}
+		bucketStats, bucketStatsByTenant, bucketTenants, bucketRecoveries, bucketRecoveriesRun, bucketRecoveriesByTenant,
+		bucketIndexLog}
 )
 
 // formatVersion names the file layout. Earlier versions (1: a global due
 // index; 2: attempts without indexes) were never released with a
 // migration; Open refuses such a file rather than strand its messages.
-// Version 3 lacks only the intake and version 4 only the binary message
-// records (see message.go), both of which a newer binary reads alongside
-// what the older wrote, so Open upgrades them in place; each new number
-// keeps an older binary from opening a file it would misread.
-const formatVersion = "5"
+// Version 3 lacks the intake, version 4 the binary message records (see
+// message.go) and version 5 the index log (see indexlog.go), each of which
+// a newer binary reads alongside what the older wrote, so Open upgrades
+// them in place; each new number keeps an older binary from opening a file
+// it would misread.
+const formatVersion = "6"
 
 // ErrFormat is returned by Open for a file written in another layout.
 var ErrFormat = errors.New("bolt: unsupported file format")
@@ -106,6 +109,12 @@ type Options struct {
 	// endpoints than this is read from the file each time. Defaults to
 	// 10,000; negative turns the cache off.
 	RouteCacheSize int
+	// IndexInterval is how often the background indexer writes the index
+	// entries that publishes and deliveries leave in the index log (see
+	// indexlog.go); a read of those indexes writes them first in any case.
+	// Longer intervals write fewer pages per entry. Defaults to 50 ms;
+	// negative leaves them to the reads.
+	IndexInterval time.Duration
 }
 
 // Store is a store.Store on a bbolt file. It is safe for concurrent use.
@@ -118,6 +127,8 @@ type Store struct {
 	trimDone chan struct{}
 	// admitWake starts the admitter: a claim left more in the intake.
 	admitWake, admitDone chan struct{}
+	indexDone            chan struct{} // closed when the indexer stops
+	idem                 pendingIdem
 
 	closeOnce sync.Once
 	closeErr  error
@@ -141,6 +152,9 @@ func Open(path string, opts *Options) (*Store, error) {
 	if o.RouteCacheSize == 0 {
 		o.RouteCacheSize = 10_000
 	}
+	if o.IndexInterval == 0 {
+		o.IndexInterval = 50 * time.Millisecond
+	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:        o.Timeout,
 		NoSync:         o.NoSync,
@@ -150,6 +164,8 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
+	s := &Store{db: db, closing: make(chan struct{}), trimDone: make(chan struct{}),
+		admitWake: make(chan struct{}, 1), admitDone: make(chan struct{}), indexDone: make(chan struct{})}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		if tx.Bucket([]byte("pending")) != nil {
 			return fmt.Errorf("%w: version 1", ErrFormat)
@@ -160,18 +176,25 @@ func Open(path string, opts *Options) (*Store, error) {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get([]byte("format")); v != nil && !slices.Contains([]string{"3", "4", formatVersion}, string(v)) {
+		if v := meta.Get([]byte("format")); v != nil && !slices.Contains([]string{"3", "4", "5", formatVersion}, string(v)) {
 			return fmt.Errorf("%w: version %q", ErrFormat, v)
 		}
-		return meta.Put([]byte("format"), []byte(formatVersion))
+		if err := meta.Put([]byte("format"), []byte(formatVersion)); err != nil {
+			return err
+		}
+		return s.idem.load(tx)
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("bolt: init %s: %w", path, err)
 	}
-	s := &Store{db: db, c: newCommitter(db, o.MaxBatch), closing: make(chan struct{}), trimDone: make(chan struct{}),
-		admitWake: make(chan struct{}, 1), admitDone: make(chan struct{})}
+	s.c = newCommitter(db, o.MaxBatch)
 	go s.admitLoop()
+	if o.IndexInterval > 0 {
+		go s.indexLoop(o.IndexInterval)
+	} else {
+		close(s.indexDone)
+	}
 	if o.RouteCacheSize > 0 {
 		s.routes = newRouteCache(o.RouteCacheSize)
 	}
@@ -216,6 +239,7 @@ func (s *Store) Close() error {
 		close(s.closing)
 		<-s.trimDone
 		<-s.admitDone
+		<-s.indexDone
 		s.c.close()
 		s.closeErr = s.db.Close()
 	})
@@ -237,10 +261,15 @@ func (s *Store) Stats() Stats {
 }
 
 // DB exposes the underlying database for inspection in tests and tools.
-// Writes through it bypass the store's route cache: endpoints or event
-// types written that way may not be seen by publishes until the next write
-// of the same tenant's endpoints (or of any event type) through the store.
-func (s *Store) DB() *bbolt.DB { return s.db }
+// It first writes what waits in the index log (see indexlog.go), so the
+// indexes it shows hold what was written before the call. Writes through
+// it bypass the store's route cache: endpoints or event types written that
+// way may not be seen by publishes until the next write of the same
+// tenant's endpoints (or of any event type) through the store.
+func (s *Store) DB() *bbolt.DB {
+	_ = s.flushIndexes(context.Background()) // closed: the file holds what it holds
+	return s.db
+}
 
 func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
@@ -558,8 +587,12 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 	idemKey := tenantKey(ev.TenantID, ev.ID)
 	var res store.EventInsertResult
 	err = s.c.write(ctx, func(tx *bbolt.Tx) error {
-		events, idem := filled(tx, bucketEvents, appendFill), tx.Bucket(bucketIdem)
-		if k := idem.Get(idemKey); k != nil {
+		events := filled(tx, bucketEvents, appendFill)
+		k, pending := s.idem.lookup(tx, idemKey)
+		if !pending {
+			k = tx.Bucket(bucketIdem).Get(idemKey)
+		}
+		if k != nil {
 			orig, err := readEvent(tx, k)
 			if err != nil {
 				return err
@@ -575,13 +608,10 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 		if err := events.Put([]byte(ev.Key), evVal); err != nil {
 			return err
 		}
-		if err := idem.Put(idemKey, []byte(ev.Key)); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketTenantEvents).Put(append(tenantPrefix(ev.TenantID), timeKey(ev.CreatedAt, ev.Key)...), nil); err != nil {
-			return err
-		}
 		q := newQtx(tx)
+		q.ix.put(ixIdem, idemKey, []byte(ev.Key))
+		s.idem.stage(tx, idemKey, ev.Key)
+		q.ix.put(ixTenantEvents, append(tenantPrefix(ev.TenantID), timeKey(ev.CreatedAt, ev.Key)...), nil)
 		for _, m := range p.Messages {
 			if err := q.insertMessage(m); err != nil {
 				return err
@@ -606,16 +636,14 @@ func (q *qtx) insertMessage(orig *store.Message) error {
 	}
 	if !q.endpointExists(m) {
 		m.Status, m.NextAttemptAt = store.StatusCancelled, time.Time{}
-		if err := q.putEndpointMessage(m); err != nil {
-			return err
-		}
+		q.putEndpointMessage(m)
 		return putRecord(q.msgs, []byte(m.ID), m)
 	}
 	return q.toIntake(m)
 }
 
-func (q *qtx) putEndpointMessage(m *store.Message) error {
-	return q.tx.Bucket(bucketEpMsgs).Put(append(tenantPrefix(m.EndpointID), timeKey(m.CreatedAt, m.ID)...), nil)
+func (q *qtx) putEndpointMessage(m *store.Message) {
+	q.ix.put(ixEndpointMessages, append(tenantPrefix(m.EndpointID), timeKey(m.CreatedAt, m.ID)...), nil)
 }
 
 // eventMessages lists an event's messages in message ID order.
@@ -641,6 +669,9 @@ func readEvent(tx *bbolt.Tx, key []byte) (*store.Event, error) {
 
 // EventGet implements store.Store.
 func (s *Store) EventGet(ctx context.Context, tenantID, id string) (*store.Event, error) {
+	if err := s.flushIndexes(ctx); err != nil {
+		return nil, err
+	}
 	var ev *store.Event
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		k := tx.Bucket(bucketIdem).Get(tenantKey(tenantID, id))
@@ -726,7 +757,7 @@ func (s *Store) MessageComplete(ctx context.Context, p store.MessageCompletePara
 			if tx.Bucket(bucketAttempts).Get([]byte(p.Attempt.ID)) != nil {
 				return reject(store.ErrConflict)
 			}
-			if err := putAttempt(tx, att); err != nil {
+			if err := putAttempt(tx, &q.ix, att); err != nil {
 				return err
 			}
 			if err := recordStats(tx, p.Attempt); err != nil {

@@ -20,7 +20,12 @@ import (
 // when the test ends.
 func openTest(tb testing.TB) *bolt.Store {
 	tb.Helper()
-	s, err := bolt.Open(filepath.Join(tb.TempDir(), "webhook.db"), nil)
+	return openTestWith(tb, nil)
+}
+
+func openTestWith(tb testing.TB, opts *bolt.Options) *bolt.Store {
+	tb.Helper()
+	s, err := bolt.Open(filepath.Join(tb.TempDir(), "webhook.db"), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -46,6 +51,12 @@ func openTest(tb testing.TB) *bolt.Store {
 
 func TestStore(t *testing.T) {
 	storetest.Exercise(t, func(t *testing.T) store.Store { return openTest(t) })
+}
+
+// With the indexer off, every index entry a case reads is still in the
+// index log when it reads it.
+func TestStore_with_index_entries_left_in_the_log(t *testing.T) {
+	storetest.Exercise(t, func(t *testing.T) store.Store { return openTestWith(t, &bolt.Options{IndexInterval: -1}) })
 }
 
 func BenchmarkStore(b *testing.B) {

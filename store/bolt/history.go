@@ -67,22 +67,33 @@ func decodeRef(v []byte) (attemptRef, error) {
 	return r, nil
 }
 
+// ixAttMessage names attempts_by_message, which is written with the
+// attempt rather than through the index log: a purge finds attempts by it.
+const ixAttMessage = byte(len(deferredBuckets))
+
+func attemptIndexBucket(code byte) []byte {
+	if code == ixAttMessage {
+		return bucketAttMessage
+	}
+	return deferredBuckets[code]
+}
+
 // attemptIndexes lists the index keys of an attempt at pos.
-func attemptIndexes(tx *bbolt.Tx, tenantID string, r attemptRef, pos []byte) [5]struct {
-	b   *bbolt.Bucket
-	key []byte
+func attemptIndexes(tenantID string, r attemptRef, pos []byte) [5]struct {
+	code byte
+	key  []byte
 } {
 	join := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	nul := []byte{0}
 	return [5]struct {
-		b   *bbolt.Bucket
-		key []byte
+		code byte
+		key  []byte
 	}{
-		{tx.Bucket(bucketAttTenant), join([]byte(tenantID), nul, pos)},
-		{tx.Bucket(bucketAttClass), join([]byte(tenantID), nul, []byte{byte(r.class)}, pos)},
-		{tx.Bucket(bucketAttEndpoint), join([]byte(r.endpointID), nul, pos)},
-		{tx.Bucket(bucketAttEvent), join([]byte(tenantID), nul, []byte(r.eventID), nul, pos)},
-		{tx.Bucket(bucketAttMessage), join([]byte(r.messageID), nul, pos)},
+		{ixAttTenant, join([]byte(tenantID), nul, pos)},
+		{ixAttClass, join([]byte(tenantID), nul, []byte{byte(r.class)}, pos)},
+		{ixAttEndpoint, join([]byte(r.endpointID), nul, pos)},
+		{ixAttEvent, join([]byte(tenantID), nul, []byte(r.eventID), nul, pos)},
+		{ixAttMessage, join([]byte(r.messageID), nul, pos)},
 	}
 }
 
@@ -100,8 +111,9 @@ func encodeAttempt(a *store.Attempt) (encodedAttempt, error) {
 	return encodedAttempt{a: a, meta: meta}, err
 }
 
-// putAttempt stores an attempt and its index entries.
-func putAttempt(tx *bbolt.Tx, e encodedAttempt) error {
+// putAttempt stores an attempt and its message index entry, and adds its
+// other index entries to ix.
+func putAttempt(tx *bbolt.Tx, ix *indexEntries, e encodedAttempt) error {
 	a := e.a
 	if err := filled(tx, bucketAttempts, appendFill).Put([]byte(a.ID), e.meta); err != nil {
 		return err
@@ -113,10 +125,14 @@ func putAttempt(tx *bbolt.Tx, e encodedAttempt) error {
 	}
 	ref := attemptRef{class: store.ClassOf(a.StatusCode), messageID: a.MessageID, endpointID: a.EndpointID, eventID: a.EventID}
 	val := ref.encode()
-	for _, ix := range attemptIndexes(tx, a.TenantID, ref, timeKey(a.StartedAt, a.ID)) {
-		if err := ix.b.Put(ix.key, val); err != nil {
-			return err
+	for _, e := range attemptIndexes(a.TenantID, ref, timeKey(a.StartedAt, a.ID)) {
+		if e.code == ixAttMessage {
+			if err := tx.Bucket(bucketAttMessage).Put(e.key, val); err != nil {
+				return err
+			}
+			continue
 		}
+		ix.put(e.code, e.key, val)
 	}
 	return nil
 }
@@ -149,8 +165,8 @@ func deleteAttempts(tx *bbolt.Tx, tenantID, messageID string) (int, error) {
 		if err := tx.Bucket(bucketBodies).Delete(id); err != nil {
 			return 0, err
 		}
-		for _, ix := range attemptIndexes(tx, tenantID, e.ref, e.pos) {
-			if err := ix.b.Delete(ix.key); err != nil {
+		for _, ix := range attemptIndexes(tenantID, e.ref, e.pos) {
+			if err := tx.Bucket(attemptIndexBucket(ix.code)).Delete(ix.key); err != nil {
 				return 0, err
 			}
 		}
@@ -180,6 +196,9 @@ func (s *Store) AttemptList(ctx context.Context, tenantID string, p store.Attemp
 		return store.AttemptPage{}, err
 	}
 	limit := store.PageLimit(p.Limit)
+	if err := s.flushIndexes(ctx); err != nil {
+		return store.AttemptPage{}, err
+	}
 	var page store.AttemptPage
 	err = s.view(ctx, func(tx *bbolt.Tx) error {
 		page = store.AttemptPage{}

@@ -102,6 +102,7 @@ func buildHistory(b *testing.B, n int) (*Store, time.Time) {
 	const batch = 20000
 	for start := 0; start < n; start += batch {
 		err := s.db.Update(func(tx *bbolt.Tx) error {
+			var ix indexEntries
 			for i := start; i < min(start+batch, n); i++ {
 				msg := i / 2 // two attempts per message
 				ep := fmt.Sprintf("ep_%04d", msg%endpoints)
@@ -125,7 +126,7 @@ func buildHistory(b *testing.B, n int) (*Store, time.Time) {
 				if err != nil {
 					return err
 				}
-				if err := putAttempt(tx, enc); err != nil {
+				if err := putAttempt(tx, &ix, enc); err != nil {
 					return err
 				}
 				if err := recordStats(tx, a); err != nil {
@@ -144,7 +145,10 @@ func buildHistory(b *testing.B, n int) (*Store, time.Time) {
 					}
 				}
 			}
-			return nil
+			if err := ix.write(tx); err != nil {
+				return err
+			}
+			return s.indexed(tx)
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -62,7 +62,7 @@ func TestIntake_survives_a_reopen(t *testing.T) {
 	require.Len(t, res.Claims, len(msgs))
 }
 
-// Version 3 files had no intake; Open adds it and marks the file 5.
+// Version 3 files had no intake; Open adds it and marks the file 6.
 func TestOpen_upgrades_a_version_3_file(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "v3.db")
@@ -80,7 +80,7 @@ func TestOpen_upgrades_a_version_3_file(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "5", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		require.Equal(t, "6", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		require.NotNil(t, tx.Bucket([]byte("intake")))
 		return nil
 	}))
@@ -121,7 +121,7 @@ func TestOpen_upgrades_a_version_4_file_with_JSON_messages(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, store.StatusSucceeded, got.Status)
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "5", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		require.Equal(t, "6", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		return nil
 	}))
 }

@@ -32,6 +32,9 @@ func (s *Store) TenantSettingsGet(ctx context.Context, tenantID string) (*store.
 // tenants listed, not with their events.
 func (s *Store) TenantList(ctx context.Context, p store.ListParams) ([]string, error) {
 	limit := store.PageLimit(p.Limit)
+	if err := s.flushIndexes(ctx); err != nil {
+		return nil, err
+	}
 	var out []string
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		out = nil
@@ -89,9 +92,15 @@ func (s *Store) Purge(ctx context.Context, p store.PurgeParams) (store.PurgeResu
 			return store.PurgeResult{}, store.ErrInvalidCursor
 		}
 	}
+	if err := s.flushIndexes(ctx); err != nil {
+		return store.PurgeResult{}, err
+	}
 	var res store.PurgeResult
 	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 		res = store.PurgeResult{}
+		if err := s.indexed(tx); err != nil {
+			return err
+		}
 		if phase == purgeEvents {
 			next, err := purgeEventsStep(tx, p, after, limit, &res)
 			if err != nil || next != "" {

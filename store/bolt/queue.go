@@ -56,12 +56,14 @@ type epState struct {
 }
 
 // qtx wraps a write transaction with the queue buckets and caches the
-// endpoint states it touches; flush writes them back.
+// endpoint states it touches; flush writes them back, and the index
+// entries collected, to the index log.
 type qtx struct {
 	tx                                             *bbolt.Tx
 	msgs, intake, queue, due, leases, ready, state *bbolt.Bucket
 	states                                         map[string]*epState // nil value: no state
 	dirty                                          map[string]bool
+	ix                                             indexEntries // for the index log
 }
 
 func newQtx(tx *bbolt.Tx) *qtx {
@@ -136,7 +138,7 @@ func (q *qtx) flush() error {
 		}
 	}
 	clear(q.dirty)
-	return nil
+	return q.ix.write(q.tx)
 }
 
 // setReady moves the endpoint in the ready bucket to t (out when t is zero).
@@ -390,9 +392,7 @@ func (q *qtx) admit(from []byte, limit int, now time.Time) (next []byte, err err
 // queueAdmitted puts a message from the intake in its endpoint's queue; m
 // holds only what the intake entry does.
 func (q *qtx) queueAdmitted(m *store.Message, now time.Time) error {
-	if err := q.putEndpointMessage(m); err != nil {
-		return err
-	}
+	q.putEndpointMessage(m)
 	if !q.endpointExists(m) {
 		var rec *store.Message
 		if err := getRecord(q.msgs, []byte(m.ID), &rec); err != nil || rec.Status.Final() || rec.Status == store.StatusDelivering {

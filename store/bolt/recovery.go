@@ -176,11 +176,17 @@ func (s *Store) RecoveryListUnfinished(ctx context.Context) ([]*store.Recovery, 
 func (s *Store) RecoveryStep(ctx context.Context, tenantID, id string, limit int, now time.Time) (*store.Recovery, error) {
 	limit = store.PageLimit(limit)
 	key := []byte(id)
+	if err := s.flushIndexes(ctx); err != nil {
+		return nil, err
+	}
 	var out *store.Recovery
 	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 		r, err := getOwned(tx.Bucket(bucketRecoveries), key, tenantID, recoveryTenant)
 		if err != nil {
 			return rejectNotFound(err)
+		}
+		if err := s.indexed(tx); err != nil {
+			return err
 		}
 		out = r
 		if r.Done {

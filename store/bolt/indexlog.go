@@ -1,0 +1,325 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// The index log. The indexes keyed by tenant or endpoint (the tenant's
+// events and idempotency keys, the endpoint's messages, four of the
+// attempt indexes) are written by a background indexer, not by the write
+// that makes their entries.
+//
+// A write into such an index rewrites that tenant's or endpoint's page of
+// it, and the writes sharing a commit mostly belong to different tenants,
+// so each entry cost a page of its own: measured, these indexes were most
+// of what a publish or a delivery wrote. A write instead appends all its
+// index entries, as one record, to the index log, which only grows at its
+// end, in the same transaction as the data they index. Every IndexInterval
+// the indexer moves the log into the indexes, in writes that hold many
+// entries for each tenant, so one page write serves them all.
+//
+// Whatever reads these indexes first applies the log written before it
+// (flushIndexes); a write that deletes from them applies it in its own
+// transaction (applyIndexLog). The one entry a write consults, the
+// idempotency key, is also kept in memory until applied (pendingIdem).
+//
+//	index_log  seq → entries, each: bucket code, uvarint key length, key,
+//	                 uvarint value length, value
+
+// Bucket codes of the index log: positions in deferredBuckets.
+const (
+	ixIdem byte = iota
+	ixTenantEvents
+	ixEndpointMessages
+	ixAttTenant
+	ixAttClass
+	ixAttEndpoint
+	ixAttEvent
+)
+
+var deferredBuckets = [...][]byte{
+	ixIdem:             bucketIdem,
+	ixTenantEvents:     bucketTenantEvents,
+	ixEndpointMessages: bucketEpMsgs,
+	ixAttTenant:        bucketAttTenant,
+	ixAttClass:         bucketAttClass,
+	ixAttEndpoint:      bucketAttEndpoint,
+	ixAttEvent:         bucketAttEvent,
+}
+
+// indexBatch bounds the log records one pass of flushIndexes applies.
+const indexBatch = 4096
+
+var errCorruptIndexLog = errors.New("bolt: corrupt index log record")
+
+// indexEntries collects one write's index entries, for one log record.
+type indexEntries []byte
+
+func (e *indexEntries) put(code byte, key, val []byte) {
+	b := append(*e, code)
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	b = append(b, key...)
+	b = binary.AppendUvarint(b, uint64(len(val)))
+	*e = append(b, val...)
+}
+
+// write appends the entries to the log as one record and empties e.
+func (e *indexEntries) write(tx *bbolt.Tx) error {
+	if len(*e) == 0 {
+		return nil
+	}
+	log := filled(tx, bucketIndexLog, appendFill)
+	seq, err := log.NextSequence()
+	if err != nil {
+		return err
+	}
+	rec := *e
+	*e = nil // rec stays untouched: bbolt holds it until the commit
+	return log.Put(binary.BigEndian.AppendUint64(nil, seq), rec)
+}
+
+// eachIndexEntry calls fn with each entry of a log record.
+func eachIndexEntry(rec []byte, fn func(code byte, key, val []byte) error) error {
+	for len(rec) > 0 {
+		code := rec[0]
+		if int(code) >= len(deferredBuckets) {
+			return errCorruptIndexLog
+		}
+		rec = rec[1:]
+		var kv [2][]byte
+		for i := range kv {
+			n, w := binary.Uvarint(rec)
+			if w <= 0 || n > uint64(len(rec)-w) {
+				return errCorruptIndexLog
+			}
+			kv[i], rec = rec[w:w+int(n)], rec[w+int(n):]
+		}
+		if err := fn(code, kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// allIndexes, given to applyEntries, applies the entries of every index.
+const allIndexes = -1
+
+// applyEntries writes into their index the entries of the log records up
+// to the key last (nil: all) that belong to the index only (allIndexes:
+// every one). A record that cannot be decoded is skipped whole: its
+// entries index data that is still stored, and refusing it would stop
+// every read of the indexes.
+func (s *Store) applyEntries(tx *bbolt.Tx, last []byte, only int) error {
+	var buckets [len(deferredBuckets)]*bbolt.Bucket
+	for i, name := range deferredBuckets {
+		buckets[i] = tx.Bucket(name)
+	}
+	put := func(code byte, key, val []byte) error {
+		if only != allIndexes && int(code) != only {
+			return nil
+		}
+		if code == ixIdem {
+			s.idem.applied(tx, key, val)
+		}
+		return buckets[code].Put(key, val)
+	}
+	c := tx.Bucket(bucketIndexLog).Cursor()
+	for k, v := c.First(); k != nil && (last == nil || bytes.Compare(k, last) <= 0); k, v = c.Next() {
+		if err := validIndexRecord(v); err != nil {
+			continue
+		}
+		if err := eachIndexEntry(v, put); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validIndexRecord decodes a record without applying it, so a corrupt one
+// is skipped whole rather than half applied.
+func validIndexRecord(rec []byte) error {
+	return eachIndexEntry(rec, func(byte, []byte, []byte) error { return nil })
+}
+
+// dropRecords deletes the log records up to the key last (nil: all).
+func dropRecords(tx *bbolt.Tx, last []byte) error {
+	log := tx.Bucket(bucketIndexLog)
+	var keys [][]byte
+	c := log.Cursor()
+	for k, _ := c.First(); k != nil && (last == nil || bytes.Compare(k, last) <= 0); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := log.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushIndexes applies every log record written before it was called, so
+// a read that follows finds the indexes complete. It goes in passes of up
+// to indexBatch records, and writes each index of a pass in a transaction
+// of its own, so that no one commit holds the writer long; the pass's
+// records go last. Applying an entry twice writes the same, so a crash
+// between these writes loses nothing: the records are applied again.
+func (s *Store) flushIndexes(ctx context.Context) error {
+	var bound []byte
+	for {
+		var last []byte
+		if err := s.view(ctx, func(tx *bbolt.Tx) error {
+			c := tx.Bucket(bucketIndexLog).Cursor()
+			if bound == nil {
+				k, _ := c.Last()
+				bound = bytes.Clone(k)
+			}
+			n := 0
+			for k, _ := c.First(); k != nil && bytes.Compare(k, bound) <= 0 && n < indexBatch; k, _ = c.Next() {
+				last, n = k, n+1
+			}
+			last = bytes.Clone(last)
+			return nil
+		}); err != nil || last == nil {
+			return err
+		}
+		for code := range deferredBuckets {
+			if err := s.c.write(ctx, func(tx *bbolt.Tx) error { return s.applyEntries(tx, last, code) }); err != nil {
+				return err
+			}
+		}
+		if err := s.c.write(ctx, func(tx *bbolt.Tx) error { return dropRecords(tx, last) }); err != nil {
+			return err
+		}
+		if bytes.Equal(last, bound) {
+			return nil
+		}
+	}
+}
+
+// indexed applies, in a write's own transaction, the whole log: a write
+// that deletes index entries must not have them written back after it.
+func (s *Store) indexed(tx *bbolt.Tx) error {
+	if err := s.applyEntries(tx, nil, allIndexes); err != nil {
+		return err
+	}
+	return dropRecords(tx, nil)
+}
+
+// indexLoop is the indexer.
+func (s *Store) indexLoop(every time.Duration) {
+	defer close(s.indexDone)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-s.closing
+		cancel()
+	}()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing: // what is left waits in the file for the next Open
+			return
+		case <-t.C:
+		}
+		_ = s.flushIndexes(ctx) // on an error the next tick tries again
+	}
+}
+
+// pendingIdem holds the idempotency keys whose entries wait in the index
+// log, so a publish finds a duplicate before the indexer has written it.
+// What a write transaction stages or applies counts for that transaction
+// at once, and for the others once it commits; a transaction that rolls
+// back leaves no trace.
+type pendingIdem struct {
+	mu   sync.Mutex
+	keys map[string]string // tenant \0 event ID → event key
+	// tx is the write transaction that staged add (entries it logged) and
+	// done (entries it applied to the idempotency bucket).
+	tx        *bbolt.Tx
+	add, done map[string]string
+}
+
+func (p *pendingIdem) begin(tx *bbolt.Tx) {
+	if p.tx == tx {
+		return
+	}
+	p.tx, p.add, p.done = tx, map[string]string{}, map[string]string{}
+	tx.OnCommit(func() { p.commit(tx) })
+}
+
+func (p *pendingIdem) commit(tx *bbolt.Tx) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tx != tx {
+		return
+	}
+	for k, v := range p.done {
+		if p.keys[k] == v {
+			delete(p.keys, k)
+		}
+	}
+	for k, v := range p.add {
+		p.keys[k] = v
+	}
+	p.tx, p.add, p.done = nil, nil, nil
+}
+
+// stage records that tx logged the key's entry.
+func (p *pendingIdem) stage(tx *bbolt.Tx, key []byte, eventKey string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.begin(tx)
+	p.add[string(key)] = eventKey
+}
+
+// applied records that tx wrote the key's entry to the idempotency bucket.
+func (p *pendingIdem) applied(tx *bbolt.Tx, key, eventKey []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.begin(tx)
+	if v, ok := p.add[string(key)]; ok && v == string(eventKey) {
+		delete(p.add, string(key)) // logged and applied by tx alike
+		return
+	}
+	p.done[string(key)] = string(eventKey)
+}
+
+// lookup returns the event key a pending entry gives the key, as tx sees
+// it; false when the idempotency bucket holds the answer.
+func (p *pendingIdem) lookup(tx *bbolt.Tx, key []byte) ([]byte, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ours := p.tx == tx
+	if v, ok := p.add[string(key)]; ours && ok {
+		return []byte(v), true
+	}
+	v, ok := p.keys[string(key)]
+	if !ok || ours && p.done[string(key)] == v {
+		return nil, false
+	}
+	return []byte(v), true
+}
+
+// load fills keys from the log, as Open finds it.
+func (p *pendingIdem) load(tx *bbolt.Tx) error {
+	p.keys = map[string]string{}
+	return tx.Bucket(bucketIndexLog).ForEach(func(_, v []byte) error {
+		if validIndexRecord(v) != nil {
+			return nil // skipped when applied
+		}
+		return eachIndexEntry(v, func(code byte, key, val []byte) error {
+			if code == ixIdem {
+				p.keys[string(key)] = string(val)
+			}
+			return nil
+		})
+	})
+}

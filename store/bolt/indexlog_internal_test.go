@@ -1,0 +1,52 @@
+package bolt
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	bbolt "go.etcd.io/bbolt"
+)
+
+// What a write transaction stages counts for it at once, for the others
+// only once it commits, and never if it rolls back.
+func TestPendingIdem_follows_the_transaction(t *testing.T) {
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "t.db"), 0o600, nil)
+	require.NoError(t, err)
+	defer db.Close()
+	p := &pendingIdem{keys: map[string]string{}}
+	key := []byte("acme\x00evt_1")
+	found := func(tx *bbolt.Tx) string {
+		v, ok := p.lookup(tx, key)
+		if !ok {
+			return ""
+		}
+		return string(v)
+	}
+
+	rolledBack, err := db.Begin(true)
+	require.NoError(t, err)
+	p.stage(rolledBack, key, "evk_1")
+	require.Equal(t, "evk_1", found(rolledBack))
+	require.NoError(t, rolledBack.Rollback())
+
+	require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
+		require.Empty(t, found(tx), "a rolled-back stage is gone")
+		p.stage(tx, key, "evk_2")
+		return nil
+	}))
+	require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
+		require.Equal(t, "evk_2", found(tx), "a committed stage is pending")
+		p.applied(tx, key, []byte("evk_2"))
+		require.Empty(t, found(tx), "applied in this transaction: the bucket answers")
+		return nil
+	}))
+	require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
+		require.Empty(t, found(tx), "applied and committed")
+		// Logged and applied by one transaction: nothing stays pending.
+		p.stage(tx, key, "evk_3")
+		p.applied(tx, key, []byte("evk_3"))
+		return nil
+	}))
+	require.Empty(t, p.keys)
+}
