@@ -28,7 +28,13 @@ var fastSchedule = []time.Duration{0, 20 * time.Millisecond, 20 * time.Milliseco
 // not started. Both are closed when the test ends.
 func newDispatcher(t *testing.T, cfg *webhook.Config) (*webhook.Dispatcher, *bolt.Store) {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "webhook.db"), nil)
+	return newDispatcherWith(t, cfg, nil)
+}
+
+// newDispatcherWith is newDispatcher with the store opened with opts.
+func newDispatcherWith(t *testing.T, cfg *webhook.Config, opts *bolt.Options) (*webhook.Dispatcher, *bolt.Store) {
+	t.Helper()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "webhook.db"), opts)
 	require.NoError(t, err)
 	c := webhook.Config{RetrySchedule: fastSchedule, AllowInsecureURLs: true, AllowedDestinations: loopback}
 	if cfg != nil {

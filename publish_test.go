@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hooksmith/webhook"
+	"github.com/hooksmith/webhook/store/bolt"
 )
 
 // endpointsOf returns the endpoint IDs a publish was routed to, sorted.
@@ -203,7 +204,8 @@ func TestSendTo_targets_one_endpoint_regardless_of_filters(t *testing.T) {
 
 func TestPublish_concurrent_publishes_share_commits(t *testing.T) {
 	t.Parallel()
-	d, st := newDispatcher(t, nil)
+	// The indexer's writes would count among the publishes'.
+	d, st := newDispatcherWith(t, nil, &bolt.Options{IndexInterval: -1})
 	registerTypes(t, d, "order.created")
 	tn := d.Tenant("acme")
 	_, err := tn.CreateEndpoint(ctx, webhook.EndpointParams{URL: "https://a.example/"})

@@ -112,8 +112,10 @@ type Options struct {
 	// IndexInterval is how often the background indexer writes the index
 	// entries that publishes and deliveries leave in the index log (see
 	// indexlog.go); a read of those indexes writes them first in any case.
-	// Longer intervals write fewer pages per entry. Defaults to 50 ms;
-	// negative leaves them to the reads.
+	// Longer intervals write fewer pages per entry. Defaults to 50 ms.
+	// Negative leaves them to the reads: until one comes, the log grows,
+	// and so do the idempotency keys held in memory and the time Open
+	// takes to load them.
 	IndexInterval time.Duration
 }
 
@@ -248,7 +250,8 @@ func (s *Store) Close() error {
 
 // Stats counts the store's successful write transactions since Open.
 type Stats struct {
-	// Writes is the number of write calls committed.
+	// Writes is the number of write calls committed, the indexer's among
+	// them (see Options.IndexInterval).
 	Writes uint64
 	// Commits is the number of transactions (and fsyncs) they took; the
 	// ratio shows how well group commit is working.
@@ -262,10 +265,12 @@ func (s *Store) Stats() Stats {
 
 // DB exposes the underlying database for inspection in tests and tools.
 // It first writes what waits in the index log (see indexlog.go), so the
-// indexes it shows hold what was written before the call. Writes through
-// it bypass the store's route cache: endpoints or event types written that
-// way may not be seen by publishes until the next write of the same
-// tenant's endpoints (or of any event type) through the store.
+// indexes it shows hold what was written before the call unless that write
+// failed; it must not be called inside one of its own transactions, whose
+// read lock that write could wait for. Writes through it bypass the
+// store's route cache: endpoints or event types written that way may not
+// be seen by publishes until the next write of the same tenant's endpoints
+// (or of any event type) through the store.
 func (s *Store) DB() *bbolt.DB {
 	_ = s.flushIndexes(context.Background()) // closed: the file holds what it holds
 	return s.db

@@ -24,13 +24,14 @@ func TestAppended_records_fill_their_pages(t *testing.T) {
 		_, err := s.EventInsert(ctx, benchEvent("ep_00", time.Now().UTC()))
 		require.NoError(t, err)
 	}
-	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
+	db := s.DB()
+	require.NoError(t, db.View(func(tx *bbolt.Tx) error {
 		for _, b := range []struct {
 			name string
 			min  float64
 		}{{"intake", 0.85}, {"messages", 0.75}} {
 			st := tx.Bucket([]byte(b.name)).Stats()
-			fill := float64(st.LeafInuse) / float64(st.LeafPageN*s.DB().Info().PageSize)
+			fill := float64(st.LeafInuse) / float64(st.LeafPageN*db.Info().PageSize)
 			t.Logf("%s: %d leaf pages, %.0f%% full", b.name, st.LeafPageN, 100*fill)
 			require.Greater(t, fill, b.min, "%s pages are %.0f%% full", b.name, 100*fill)
 		}

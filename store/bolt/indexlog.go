@@ -27,7 +27,7 @@ import (
 //
 // Whatever reads these indexes first applies the log written before it
 // (flushIndexes); a write that deletes from them applies it in its own
-// transaction (applyIndexLog). The one entry a write consults, the
+// transaction (indexed). Those reads therefore wait for the writer. The one entry a write consults, the
 // idempotency key, is also kept in memory until applied (pendingIdem).
 //
 //	index_log  seq → entries, each: bucket code, uvarint key length, key,
@@ -113,9 +113,10 @@ const allIndexes = -1
 
 // applyEntries writes into their index the entries of the log records up
 // to the key last (nil: all) that belong to the index only (allIndexes:
-// every one). A record that cannot be decoded is skipped whole: its
-// entries index data that is still stored, and refusing it would stop
-// every read of the indexes.
+// every one). A record that cannot be decoded is skipped whole, and then
+// dropped with the rest: the data its entries index stays stored but is
+// no longer found through these indexes, while refusing the record would
+// stop every read of them.
 func (s *Store) applyEntries(tx *bbolt.Tx, last []byte, only int) error {
 	var buckets [len(deferredBuckets)]*bbolt.Bucket
 	for i, name := range deferredBuckets {
@@ -225,7 +226,7 @@ func (s *Store) indexLoop(every time.Duration) {
 	defer t.Stop()
 	for {
 		select {
-		case <-s.closing: // what is left waits in the file for the next Open
+		case <-s.closing: // what is left waits in the file, for a read or the indexer after the next Open
 			return
 		case <-t.C:
 		}

@@ -49,4 +49,26 @@ func TestPendingIdem_follows_the_transaction(t *testing.T) {
 		return nil
 	}))
 	require.Empty(t, p.keys)
+
+	// A key pending for an old event while a newer one takes its ID (the
+	// old one's window has passed): applying the old entry keeps the new.
+	require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
+		p.stage(tx, key, "evk_old")
+		return nil
+	}))
+	require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
+		p.stage(tx, key, "evk_new")
+		return nil
+	}))
+	require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
+		p.applied(tx, key, []byte("evk_old"))
+		require.Equal(t, "evk_new", found(tx))
+		return nil
+	}))
+	require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
+		require.Equal(t, "evk_new", found(tx))
+		p.applied(tx, key, []byte("evk_new"))
+		return nil
+	}))
+	require.Empty(t, p.keys)
 }
