@@ -28,6 +28,11 @@ type fakeTB struct {
 	errors []string
 }
 
+// client has a transport of its own: closing an httptest.Server closes the
+// idle connections of http.DefaultTransport, which broke a request that a
+// parallel test was about to send on one of them.
+var client = &http.Client{Transport: &http.Transport{}}
+
 func (f *fakeTB) Helper() {}
 
 func (f *fakeTB) Fatalf(format string, args ...any) {
@@ -82,7 +87,7 @@ func sendResponse(url, secret, id string, body []byte) (*http.Response, error) {
 		}
 		req.Header.Set("webhook-signature", signature.Header([]signature.Key{key}, id, ts, body))
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
