@@ -122,29 +122,37 @@ func (s *Store) applyEntries(tx *bbolt.Tx, last []byte, only int) error {
 	for i, name := range deferredBuckets {
 		buckets[i] = tx.Bucket(name)
 	}
-	put := func(code byte, key, val []byte) error {
-		if only != allIndexes && int(code) != only {
-			return nil
+	type entry struct {
+		code     byte
+		key, val []byte
+	}
+	var entries []entry
+	collect := func(code byte, key, val []byte) error {
+		if only == allIndexes || int(code) == only {
+			entries = append(entries, entry{code, key, val})
 		}
-		if code == ixIdem {
-			s.idem.applied(tx, key, val)
-		}
-		return buckets[code].Put(key, val)
+		return nil
 	}
 	c := tx.Bucket(bucketIndexLog).Cursor()
 	for k, v := c.First(); k != nil && (last == nil || bytes.Compare(k, last) <= 0); k, v = c.Next() {
-		if err := validIndexRecord(v); err != nil {
-			continue
+		entries = entries[:0]
+		if eachIndexEntry(v, collect) != nil {
+			continue // decoded whole first, so none of it is applied
 		}
-		if err := eachIndexEntry(v, put); err != nil {
-			return err
+		for _, e := range entries {
+			if e.code == ixIdem {
+				s.idem.applied(tx, e.key, e.val)
+			}
+			if err := buckets[e.code].Put(e.key, e.val); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// validIndexRecord decodes a record without applying it, so a corrupt one
-// is skipped whole rather than half applied.
+// validIndexRecord decodes a record without using it, so Open skips a
+// corrupt one whole rather than load half of it.
 func validIndexRecord(rec []byte) error {
 	return eachIndexEntry(rec, func(byte, []byte, []byte) error { return nil })
 }
