@@ -410,8 +410,7 @@ func (s *Store) EndpointStats(ctx context.Context, p store.EndpointStatsParams) 
 		}
 		out.Enabled, out.Disabled = ep.Enabled, ep.DisabledReason
 		if v := tx.Bucket(bucketEpState).Get([]byte(p.EndpointID)); v != nil {
-			var st epState
-			if json.Unmarshal(v, &st) == nil {
+			if st, err := decodeState(v); err == nil {
 				out.Health = st.Health
 			}
 		}

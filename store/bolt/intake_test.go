@@ -2,6 +2,7 @@ package bolt_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ func TestIntake_survives_a_reopen(t *testing.T) {
 	require.Len(t, res.Claims, len(msgs))
 }
 
-// Version 3 files had no intake; Open adds it and marks the file 6.
+// Version 3 files had no intake; Open adds it and marks the file 7.
 func TestOpen_upgrades_a_version_3_file(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "v3.db")
@@ -80,7 +81,7 @@ func TestOpen_upgrades_a_version_3_file(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "6", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		require.Equal(t, "7", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		require.NotNil(t, tx.Bucket([]byte("intake")))
 		return nil
 	}))
@@ -121,7 +122,52 @@ func TestOpen_upgrades_a_version_4_file_with_JSON_messages(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, store.StatusSucceeded, got.Status)
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "6", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		require.Equal(t, "7", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		return nil
+	}))
+}
+
+// Version 6 files hold endpoint states as JSON: after the upgrade the
+// leased count still caps the endpoint and its health still reads.
+func TestOpen_upgrades_a_version_6_file_with_JSON_endpoint_states(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v6.db")
+	s, err := bolt.Open(path, nil)
+	require.NoError(t, err)
+	msgs := seed(t, s, "acme", "ep_1", "evk_1", 2)
+	claim := func(s *bolt.Store) []store.Claim {
+		res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10, DefaultMaxInFlight: 1})
+		require.NoError(t, err)
+		return res.Claims
+	}
+	first := claim(s)
+	require.Len(t, first, 1)
+	failed := t0.Add(-time.Hour)
+	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+		state := tx.Bucket([]byte("endpoint_state"))
+		require.NotEqual(t, byte('{'), state.Get([]byte("ep_1"))[0], "written in the binary form")
+		old := fmt.Sprintf(`{"tenant_id":"acme","leased":1,"blocked":true,"health":{"last_failure_at":%q,"failing_since":%q}}`,
+			failed.Format(time.RFC3339Nano), failed.Format(time.RFC3339Nano))
+		require.NoError(t, state.Put([]byte("ep_1"), []byte(old)))
+		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte("6"))
+	}))
+	require.NoError(t, s.Close())
+
+	s, err = bolt.Open(path, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	stats, err := s.EndpointStats(ctx, store.EndpointStatsParams{TenantID: "acme", EndpointID: "ep_1"})
+	require.NoError(t, err)
+	require.True(t, stats.Health.FailingSince.Equal(failed), "health read from the JSON state: %+v", stats.Health)
+	require.Empty(t, claim(s), "the leased count read from the JSON state holds the endpoint at its cap")
+	require.NoError(t, s.MessageComplete(ctx, store.MessageCompleteParams{MessageID: first[0].Message.ID,
+		LeaseToken: first[0].Message.LeaseToken, Status: store.StatusSucceeded, Now: t0}))
+	next := claim(s)
+	require.Len(t, next, 1)
+	require.Equal(t, msgs[1].ID, next[0].Message.ID)
+	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
+		require.Equal(t, "7", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		require.NotEqual(t, byte('{'), tx.Bucket([]byte("endpoint_state")).Get([]byte("ep_1"))[0], "rewritten in the binary form")
 		return nil
 	}))
 }

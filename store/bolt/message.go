@@ -28,7 +28,8 @@ const messageV1 = 1
 
 var (
 	errCorruptMessage = errors.New("bolt: corrupt message record")
-	errMessageRange   = errors.New("bolt: message field out of range")
+	// errRecordRange refuses a count or time a binary record cannot hold.
+	errRecordRange = errors.New("bolt: record field out of range")
 )
 
 // Times a record holds lie strictly between these.
@@ -40,12 +41,7 @@ var (
 func encodeMessage(m *store.Message) ([]byte, error) {
 	for _, n := range [...]int{m.Attempts, m.RetryBase} {
 		if n < 0 || n > maxCount {
-			return nil, fmt.Errorf("%w: message %s: count %d", errMessageRange, m.ID, n)
-		}
-	}
-	for _, t := range [...]time.Time{m.NextAttemptAt, m.CreatedAt, m.UpdatedAt} {
-		if !t.IsZero() && (!t.After(minRecordTime) || !t.Before(maxRecordTime)) {
-			return nil, fmt.Errorf("%w: message %s: time %s", errMessageRange, m.ID, t.Format(time.RFC3339Nano))
+			return nil, fmt.Errorf("%w: message %s: count %d", errRecordRange, m.ID, n)
 		}
 	}
 	strs := [...]string{m.ID, m.TenantID, m.EndpointID, m.EventID, m.EventKey, string(m.Status), string(m.Trigger)}
@@ -63,11 +59,10 @@ func encodeMessage(m *store.Message) ([]byte, error) {
 		b = binary.AppendUvarint(b, u)
 	}
 	for _, t := range [...]time.Time{m.NextAttemptAt, m.CreatedAt, m.UpdatedAt} {
-		var n uint64
-		if !t.IsZero() {
-			n = unixNano(t)
+		var err error
+		if b, err = appendRecordTime(b, t); err != nil {
+			return nil, fmt.Errorf("message %s: %w", m.ID, err)
 		}
-		b = binary.AppendUvarint(b, n)
 	}
 	return b, nil
 }
@@ -103,14 +98,10 @@ func decodeMessage(v []byte) (*store.Message, error) {
 	}
 	var times [3]time.Time
 	for i := range times {
-		n, w := binary.Uvarint(p)
-		if w <= 0 || n > math.MaxInt64 {
+		var ok bool
+		if times[i], p, ok = readRecordTime(p); !ok {
 			return nil, errCorruptMessage
 		}
-		if n != 0 {
-			times[i] = time.Unix(0, int64(n)).UTC()
-		}
-		p = p[w:]
 	}
 	if len(p) != 0 || nums[1] > maxCount || nums[2] > maxCount {
 		return nil, errCorruptMessage

@@ -72,7 +72,7 @@ func TestMessageRecord_refuses_what_it_cannot_hold(t *testing.T) {
 	}
 	for name, m := range cases {
 		_, err := encodeMessage(m)
-		require.ErrorIs(t, err, errMessageRange, name)
+		require.ErrorIs(t, err, errRecordRange, name)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -21,7 +20,7 @@ import (
 //	due     endpoint \0 time msg  → nil          waiting messages, by due time
 //	leases  time msg              → nil          leased messages, by lease end
 //	ready   time endpoint         → nil          endpoints that may have work at time
-//	epstate endpoint              → JSON epState leased count, hold, health
+//	epstate endpoint              → epState      leased count, hold, health (state.go)
 //
 // A message is in exactly one of due (waiting) and leases (delivering) while
 // live, and in queue until it is final. An endpoint is in ready at most once,
@@ -85,8 +84,8 @@ func (q *qtx) getState(endpointID string) *epState {
 	}
 	var st *epState
 	if v := q.state.Get([]byte(endpointID)); v != nil {
-		st = new(epState)
-		if json.Unmarshal(v, st) != nil {
+		var err error
+		if st, err = decodeState(v); err != nil {
 			st = &epState{}
 			if m, _, err := q.head(endpointID); err == nil && m != nil {
 				st.TenantID = m.TenantID
@@ -133,7 +132,11 @@ func (q *qtx) flush() error {
 		if st == nil {
 			continue
 		}
-		if err := putRecord(q.state, []byte(id), st); err != nil {
+		v, err := encodeState(st)
+		if err != nil {
+			return err
+		}
+		if err := q.state.Put([]byte(id), v); err != nil {
 			return err
 		}
 	}
