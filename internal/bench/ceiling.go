@@ -89,7 +89,9 @@ func boltCeiling(dir string, n, writers int) (rate, kib float64, err error) {
 	if n <= 0 || writers <= 0 {
 		return 0, 0, fmt.Errorf("bench: boltCeiling(%d, %d): n and writers must be positive", n, writers)
 	}
-	db, cleanup, err := openFreshBolt(dir, "ceiling")
+	// The library's own bbolt options: the freelist is not written on
+	// each commit, and is kept as a map.
+	db, cleanup, err := openFreshBolt(dir, "ceiling", &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -308,15 +310,15 @@ func ceilingBody() []byte {
 	return b
 }
 
-// openFreshBolt opens a new bbolt file with default options (fsync on) in
-// its own temporary directory under dir. cleanup closes the database and
-// removes the directory.
-func openFreshBolt(dir, name string) (db *bolt.DB, cleanup func(), err error) {
+// openFreshBolt opens a new bbolt file with opts (nil: the defaults; fsync
+// is on either way) in its own temporary directory under dir. cleanup
+// closes the database and removes the directory.
+func openFreshBolt(dir, name string, opts *bolt.Options) (db *bolt.DB, cleanup func(), err error) {
 	tmp, err := os.MkdirTemp(dir, name+"-")
 	if err != nil {
 		return nil, nil, fmt.Errorf("bench: %s: %w", name, err)
 	}
-	db, err = bolt.Open(filepath.Join(tmp, name+".db"), 0o600, nil)
+	db, err = bolt.Open(filepath.Join(tmp, name+".db"), 0o600, opts)
 	if err != nil {
 		return nil, nil, errors.Join(fmt.Errorf("bench: %s: %w", name, err), os.RemoveAll(tmp))
 	}

@@ -220,7 +220,7 @@ func run(p params, reps, heavyReps int, asJSON bool) error {
 	}
 	plans := []plan{
 		{"http_ceiling", reps, fmt.Sprintf("raw loopback HTTP: %d POSTs of 1 KiB, 64 workers, %d paths", p.Events, p.Endpoints)},
-		{"bolt_ceiling", reps, fmt.Sprintf("raw bbolt: %d records of 1 KiB from %d writers, grouped commits, fsync", p.Records, p.Publishers)},
+		{"bolt_ceiling", reps, fmt.Sprintf("raw bbolt: %d records of 1 KiB from %d writers, grouped commits, fsync, the library's bbolt options", p.Records, p.Publishers)},
 		{"naive", reps, fmt.Sprintf("naive sender: %d messages, a goroutine each, bbolt Update before and after the POST", p.Events)},
 		{"publish", reps, fmt.Sprintf("library publish: %d events from %d publishers to %d tenants, durable on return",
 			p.Publish, p.Publishers, cmp.Or(p.PubTenants, p.Publishers))},

@@ -48,7 +48,7 @@ func naiveBaseline(dir string, n, endpoints int) (float64, error) {
 		return 0, err
 	}
 	defer s.close()
-	db, cleanup, err := openFreshBolt(dir, "naive")
+	db, cleanup, err := openFreshBolt(dir, "naive", nil)
 	if err != nil {
 		return 0, err
 	}
