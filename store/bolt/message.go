@@ -61,7 +61,7 @@ func encodeMessage(m *store.Message) ([]byte, error) {
 	for _, t := range [...]time.Time{m.NextAttemptAt, m.CreatedAt, m.UpdatedAt} {
 		var err error
 		if b, err = appendRecordTime(b, t); err != nil {
-			return nil, fmt.Errorf("message %s: %w", m.ID, err)
+			return nil, fmt.Errorf("%w (message %s)", err, m.ID)
 		}
 	}
 	return b, nil

@@ -49,7 +49,7 @@ func encodeState(st *epState) ([]byte, error) {
 	for _, t := range st.times() {
 		var err error
 		if b, err = appendRecordTime(b, *t); err != nil {
-			return nil, fmt.Errorf("bolt: endpoint state: %w", err)
+			return nil, fmt.Errorf("%w (endpoint state)", err)
 		}
 	}
 	return b, nil
