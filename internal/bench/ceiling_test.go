@@ -45,3 +45,37 @@ func TestCeilings_ReturnPositiveFiniteRatesAtSmallSizes(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestLibraryScenarios_ReportWriterLoadAndGrouping(t *testing.T) {
+	check := func(t *testing.T, rate, kib, load, perCommit float64) {
+		t.Helper()
+		if !(rate > 0) || math.IsInf(rate, 0) {
+			t.Errorf("rate = %v, want positive and finite", rate)
+		}
+		if kib < 1 {
+			t.Errorf("%.2f KiB written per 1 KiB payload", kib)
+		}
+		// One writer's busy time over the elapsed time: at most 1, but for
+		// a commit that began before the clock started.
+		if !(load > 0 && load <= 1.25) {
+			t.Errorf("writer load = %v, want in (0, 1]", load)
+		}
+		if perCommit < 1 {
+			t.Errorf("%.2f writes per commit, want at least 1", perCommit)
+		}
+	}
+	t.Run("publish", func(t *testing.T) {
+		r, err := publishThroughput(t.TempDir(), 500, 16, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, r.PerSecond, r.KiBWritten, r.WriterLoad, r.PerCommit)
+	})
+	t.Run("e2e", func(t *testing.T) {
+		r, err := endToEnd(t.TempDir(), 300, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, r.PerSecond, r.KiBWritten, r.WriterLoad, r.PerCommit)
+	})
+}

@@ -65,6 +65,7 @@ func main() {
 	asJSON := flag.Bool("json", false, "print the summary as JSON on the last line of stdout")
 	scenario := flag.String("scenario", "", "internal: run one scenario in this process and print its result")
 	cpuProfile := flag.String("cpuprofile", "", "with -scenario: write a CPU profile of it to this file")
+	memProfile := flag.String("memprofile", "", "with -scenario: write a heap profile (allocations included) to this file after it")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -83,7 +84,11 @@ func main() {
 		*reps, *heavyReps = 1, 1
 	}
 	if *scenario != "" {
-		if err := runScenario(*scenario, p); err != nil {
+		err := runScenario(*scenario, p)
+		if err == nil && *memProfile != "" {
+			err = writeHeapProfile(*memProfile)
+		}
+		if err != nil {
 			pprof.StopCPUProfile()
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
@@ -94,6 +99,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// writeHeapProfile writes the heap profile; its alloc_space and
+// alloc_objects samples cover the whole scenario.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // metrics are one scenario run's figures by name.
@@ -130,18 +149,20 @@ func runScenario(name string, p params) error {
 		}
 		m = metrics{"per_second": v}
 	case "publish":
-		v, kib, err := publishThroughput(dir, p.Publish, p.Publishers, cmp.Or(p.PubTenants, p.Publishers))
+		r, err := publishThroughput(dir, p.Publish, p.Publishers, cmp.Or(p.PubTenants, p.Publishers))
 		if err != nil {
 			return err
 		}
-		m = metrics{"per_second": v, "kib_written_per_event": kib}
+		m = metrics{"per_second": r.PerSecond, "kib_written_per_event": r.KiBWritten, "writer_load": r.WriterLoad,
+			"writes_per_commit": r.PerCommit}
 	case "e2e":
 		r, err := endToEnd(dir, p.Events, p.Endpoints)
 		if err != nil {
 			return err
 		}
 		m = metrics{"per_second": r.PerSecond, "p50_ms": ms(r.P50), "p99_ms": ms(r.P99), "max_ms": ms(r.Max),
-			"kib_written_per_message": r.KiBWritten}
+			"kib_written_per_message": r.KiBWritten, "writer_load": r.WriterLoad,
+			"writes_per_commit": r.PerCommit}
 	case "steady":
 		r, err := steady(dir, p.Endpoints, p.Rate, p.Duration)
 		if err != nil {

@@ -256,11 +256,16 @@ type Stats struct {
 	// Commits is the number of transactions (and fsyncs) they took; the
 	// ratio shows how well group commit is working.
 	Commits uint64
+	// Busy is how long the single writer spent running and committing
+	// them, fsyncs included. Its growth over a period of wall time is the
+	// writer's load: near 1, writes queue behind one another and the
+	// writer bounds throughput.
+	Busy time.Duration
 }
 
 // Stats returns the write counters.
 func (s *Store) Stats() Stats {
-	return Stats{Writes: s.c.writes.Load(), Commits: s.c.commits.Load()}
+	return Stats{Writes: s.c.writes.Load(), Commits: s.c.commits.Load(), Busy: time.Duration(s.c.busy.Load())}
 }
 
 // DB exposes the underlying database for inspection in tests and tools.

@@ -295,3 +295,18 @@ func TestRecoveryStep_and_Purge_pass_a_corrupt_message_record(t *testing.T) {
 	_, err = s.EventGet(ctx, "acme", "id-evk_1")
 	require.NoError(t, err)
 }
+
+func TestStats_busy_is_the_writers_time_within_the_writes(t *testing.T) {
+	s := openTestWith(t, &bolt.Options{IndexInterval: -1})
+	require.Equal(t, bolt.Stats{}, s.Stats(), "nothing written yet")
+	start := time.Now()
+	for i := range 3 {
+		require.NoError(t, s.EventTypePut(ctx, &store.EventType{Name: fmt.Sprintf("t.%d", i)}))
+	}
+	wall := time.Since(start)
+	st := s.Stats()
+	require.EqualValues(t, 3, st.Writes)
+	require.EqualValues(t, 3, st.Commits)
+	require.Positive(t, st.Busy, "three fsynced commits took no writer time")
+	require.LessOrEqual(t, st.Busy, wall, "the writer was busy longer than the writes took")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -28,6 +29,7 @@ type committer struct {
 	quit   chan struct{}
 
 	commits, writes atomic.Uint64
+	busy            atomic.Int64 // nanoseconds spent committing
 }
 
 // op is one write. fn may run twice (in a failed group, then alone), so it
@@ -131,7 +133,9 @@ func (c *committer) run() {
 				break fill
 			}
 		}
+		start := time.Now()
 		c.commit(batch)
+		c.busy.Add(int64(time.Since(start)))
 		clear(batch)
 	}
 }
