@@ -112,7 +112,7 @@ type Options struct {
 	// IndexInterval is how often the background indexer writes the index
 	// entries that publishes and deliveries leave in the index log (see
 	// indexlog.go); a read of those indexes writes them first in any case.
-	// Longer intervals write fewer pages per entry. Defaults to 50 ms.
+	// Longer intervals write fewer pages per entry. Defaults to 100 ms.
 	// Negative leaves them to the reads: until one comes, the log grows,
 	// and so do the idempotency keys held in memory and the time Open
 	// takes to load them.
@@ -155,7 +155,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		o.RouteCacheSize = 10_000
 	}
 	if o.IndexInterval == 0 {
-		o.IndexInterval = 50 * time.Millisecond
+		o.IndexInterval = 100 * time.Millisecond
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:        o.Timeout,
