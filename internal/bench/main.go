@@ -19,10 +19,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,16 +68,14 @@ func main() {
 	scenario := flag.String("scenario", "", "internal: run one scenario in this process and print its result")
 	cpuProfile := flag.String("cpuprofile", "", "with -scenario: write a CPU profile of it to this file")
 	memProfile := flag.String("memprofile", "", "with -scenario: write a heap profile (allocations included) to this file after it")
+	traceFile := flag.String("trace", "", "with -scenario: write an execution trace of it to this file")
 	flag.Parse()
+	if *traceFile != "" {
+		startOrExit(*traceFile, trace.Start)
+		defer trace.Stop()
+	}
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
+		startOrExit(*cpuProfile, pprof.StartCPUProfile)
 		defer pprof.StopCPUProfile()
 	}
 	if *quick {
@@ -90,12 +90,25 @@ func main() {
 		}
 		if err != nil {
 			pprof.StopCPUProfile()
+			trace.Stop()
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
 		return
 	}
 	if err := run(p, *reps, *heavyReps, *asJSON); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// startOrExit creates path and starts start writing to it, or exits.
+func startOrExit(path string, start func(io.Writer) error) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = start(f)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
