@@ -75,11 +75,12 @@ var (
 // index; 2: attempts without indexes) were never released with a
 // migration; Open refuses such a file rather than strand its messages.
 // Version 3 lacks the intake, version 4 the binary message records (see
-// message.go), version 5 the index log (see indexlog.go) and version 6 the
-// binary endpoint states (see state.go), each of which a newer binary reads
-// alongside what the older wrote, so Open upgrades them in place; each new
-// number keeps an older binary from opening a file it would misread.
-const formatVersion = "7"
+// message.go), version 5 the index log (see indexlog.go), version 6 the
+// binary endpoint states (see state.go) and version 7 the index log's
+// attempt entries (ixAttempt), each of which a newer binary reads alongside
+// what the older wrote, so Open upgrades them in place; each new number
+// keeps an older binary from opening a file it would misread.
+const formatVersion = "8"
 
 // ErrFormat is returned by Open for a file written in another layout.
 var ErrFormat = errors.New("bolt: unsupported file format")
@@ -178,7 +179,7 @@ func Open(path string, opts *Options) (*Store, error) {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get([]byte("format")); v != nil && !slices.Contains([]string{"3", "4", "5", "6", formatVersion}, string(v)) {
+		if v := meta.Get([]byte("format")); v != nil && !slices.Contains([]string{"3", "4", "5", "6", "7", formatVersion}, string(v)) {
 			return fmt.Errorf("%w: version %q", ErrFormat, v)
 		}
 		if err := meta.Put([]byte("format"), []byte(formatVersion)); err != nil {

@@ -1,6 +1,10 @@
 package bolt
 
-import bbolt "go.etcd.io/bbolt"
+import (
+	"bytes"
+
+	bbolt "go.etcd.io/bbolt"
+)
 
 // Trim runs one pass of the resident-memory trimmer.
 func (s *Store) Trim() { s.trim() }
@@ -15,3 +19,31 @@ func (s *Store) ApplyIndexOnly(code byte) error {
 }
 
 const IxIdem = ixIdem
+
+// AsFormat7 rewrites the index log as format 7 wrote it: an attempt's
+// attempts_by_message entry in its bucket, its other entries one by one.
+func AsFormat7(tx *bbolt.Tx) error {
+	log := tx.Bucket(bucketIndexLog)
+	recs := map[string]indexEntries{}
+	err := log.ForEach(func(k, v []byte) error {
+		var old indexEntries
+		recs[string(k)] = nil
+		return eachIndexEntry(v, allIndexes, func(code byte, key, val []byte) error {
+			if code == ixAttMessage {
+				return tx.Bucket(bucketAttMessage).Put(bytes.Clone(key), bytes.Clone(val))
+			}
+			old.put(code, key, val)
+			recs[string(k)] = old
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for k, rec := range recs {
+		if err := log.Put([]byte(k), rec); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketMeta).Put([]byte("format"), []byte("7"))
+}

@@ -50,51 +50,51 @@ func (r attemptRef) encode() []byte {
 var errCorruptRef = errors.New("bolt: corrupt attempt index entry")
 
 func decodeRef(v []byte) (attemptRef, error) {
-	if len(v) < 1 {
+	class, ids, ok := splitRef(v)
+	if !ok {
 		return attemptRef{}, errCorruptRef
 	}
-	r := attemptRef{class: store.StatusClass(v[0])}
-	v = v[1:]
-	for _, dst := range []*string{&r.messageID, &r.endpointID} {
+	return attemptRef{class: class, messageID: string(ids[0]), endpointID: string(ids[1]), eventID: string(ids[2])}, nil
+}
+
+// splitRef reads a ref in place: its class and its message, endpoint and
+// event IDs.
+func splitRef(v []byte) (class store.StatusClass, ids [3][]byte, ok bool) {
+	if len(v) < 1 {
+		return 0, ids, false
+	}
+	class, v = store.StatusClass(v[0]), v[1:]
+	for i := range 2 {
 		n, w := binary.Uvarint(v)
 		if w <= 0 || n > uint64(len(v)-w) {
-			return attemptRef{}, errCorruptRef
+			return 0, ids, false
 		}
-		*dst = string(v[w : w+int(n)])
-		v = v[w+int(n):]
+		ids[i], v = v[w:w+int(n)], v[w+int(n):]
 	}
-	r.eventID = string(v)
-	return r, nil
+	ids[2] = v
+	return class, ids, true
 }
 
-// ixAttMessage names attempts_by_message, which is written with the
-// attempt rather than through the index log: a purge finds attempts by it.
-const ixAttMessage = byte(len(deferredBuckets))
+// attemptIndexCodes are the index-log codes of the attempt indexes.
+var attemptIndexCodes = [...]byte{ixAttTenant, ixAttClass, ixAttEndpoint, ixAttEvent, ixAttMessage}
 
-func attemptIndexBucket(code byte) []byte {
-	if code == ixAttMessage {
-		return bucketAttMessage
+// attemptIndexKey is the key, in the index that code names, of the attempt
+// at pos whose tenant is tenantID and whose ref splitRef read as class, ids.
+func attemptIndexKey(code byte, tenantID []byte, class store.StatusClass, ids [3][]byte, pos []byte) []byte {
+	k := make([]byte, 0, len(tenantID)+len(ids[0])+len(ids[1])+len(ids[2])+len(pos)+3)
+	switch code {
+	case ixAttTenant:
+		k = append(append(k, tenantID...), 0)
+	case ixAttClass:
+		k = append(append(k, tenantID...), 0, byte(class))
+	case ixAttEndpoint:
+		k = append(append(k, ids[1]...), 0)
+	case ixAttEvent:
+		k = append(append(append(append(k, tenantID...), 0), ids[2]...), 0)
+	case ixAttMessage:
+		k = append(append(k, ids[0]...), 0)
 	}
-	return deferredBuckets[code]
-}
-
-// attemptIndexes lists the index keys of an attempt at pos.
-func attemptIndexes(tenantID string, r attemptRef, pos []byte) [5]struct {
-	code byte
-	key  []byte
-} {
-	join := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
-	nul := []byte{0}
-	return [5]struct {
-		code byte
-		key  []byte
-	}{
-		{ixAttTenant, join([]byte(tenantID), nul, pos)},
-		{ixAttClass, join([]byte(tenantID), nul, []byte{byte(r.class)}, pos)},
-		{ixAttEndpoint, join([]byte(r.endpointID), nul, pos)},
-		{ixAttEvent, join([]byte(tenantID), nul, []byte(r.eventID), nul, pos)},
-		{ixAttMessage, join([]byte(r.messageID), nul, pos)},
-	}
+	return append(k, pos...)
 }
 
 // encodedAttempt is an attempt ready to be written: encoded outside the
@@ -111,8 +111,7 @@ func encodeAttempt(a *store.Attempt) (encodedAttempt, error) {
 	return encodedAttempt{a: a, meta: meta}, err
 }
 
-// putAttempt stores an attempt and its message index entry, and adds its
-// other index entries to ix.
+// putAttempt stores an attempt and adds its index entries to ix.
 func putAttempt(tx *bbolt.Tx, ix *indexEntries, e encodedAttempt) error {
 	a := e.a
 	if err := filled(tx, bucketAttempts, appendFill).Put([]byte(a.ID), e.meta); err != nil {
@@ -124,35 +123,20 @@ func putAttempt(tx *bbolt.Tx, ix *indexEntries, e encodedAttempt) error {
 		}
 	}
 	ref := attemptRef{class: store.ClassOf(a.StatusCode), messageID: a.MessageID, endpointID: a.EndpointID, eventID: a.EventID}
-	val := ref.encode()
-	for _, e := range attemptIndexes(a.TenantID, ref, timeKey(a.StartedAt, a.ID)) {
-		if e.code == ixAttMessage {
-			if err := tx.Bucket(bucketAttMessage).Put(e.key, val); err != nil {
-				return err
-			}
-			continue
-		}
-		ix.put(e.code, e.key, val)
-	}
+	ix.putAttempt(a.TenantID, timeKey(a.StartedAt, a.ID), ref.encode())
 	return nil
 }
 
 // deleteAttempts removes every attempt of a message with its index
-// entries; it returns how many it removed.
+// entries; it returns how many it removed. The index log must have been
+// applied in tx: it finds them through attempts_by_message.
 func deleteAttempts(tx *bbolt.Tx, tenantID, messageID string) (int, error) {
 	prefix := tenantPrefix(messageID)
-	type entry struct {
-		pos []byte
-		ref attemptRef
-	}
+	type entry struct{ pos, ref []byte }
 	var entries []entry
 	c := tx.Bucket(bucketAttMessage).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		ref, err := decodeRef(v)
-		if err != nil {
-			ref = attemptRef{messageID: messageID} // at least the message index entry goes
-		}
-		entries = append(entries, entry{bytes.Clone(k[len(prefix):]), ref})
+		entries = append(entries, entry{bytes.Clone(k[len(prefix):]), bytes.Clone(v)})
 	}
 	for _, e := range entries {
 		if len(e.pos) < 8 {
@@ -165,8 +149,14 @@ func deleteAttempts(tx *bbolt.Tx, tenantID, messageID string) (int, error) {
 		if err := tx.Bucket(bucketBodies).Delete(id); err != nil {
 			return 0, err
 		}
-		for _, ix := range attemptIndexes(tenantID, e.ref, e.pos) {
-			if err := tx.Bucket(attemptIndexBucket(ix.code)).Delete(ix.key); err != nil {
+		class, ids, ok := splitRef(e.ref)
+		codes := attemptIndexCodes[:]
+		if !ok {
+			// At least the message index entry goes.
+			codes, ids = []byte{ixAttMessage}, [3][]byte{[]byte(messageID)}
+		}
+		for _, code := range codes {
+			if err := tx.Bucket(deferredBuckets[code]).Delete(attemptIndexKey(code, []byte(tenantID), class, ids, e.pos)); err != nil {
 				return 0, err
 			}
 		}

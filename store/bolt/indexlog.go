@@ -11,8 +11,8 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
-// The index log. The indexes keyed by tenant or endpoint (the tenant's
-// events and idempotency keys, the endpoint's messages, four of the
+// The index log. The indexes keyed by tenant, endpoint or message (the
+// tenant's events and idempotency keys, the endpoint's messages, the
 // attempt indexes) are written by a background indexer, not by the write
 // that makes their entries.
 //
@@ -27,11 +27,13 @@ import (
 //
 // Whatever reads these indexes first applies the log written before it
 // (flushIndexes); a write that deletes from them applies it in its own
-// transaction (indexed). Those reads therefore wait for the writer. The one entry a write consults, the
-// idempotency key, is also kept in memory until applied (pendingIdem).
+// transaction (indexed), as a purge does before it finds attempts by their
+// message. Those reads therefore wait for the writer. The one entry a write
+// consults, the idempotency key, is also kept in memory until applied
+// (pendingIdem).
 //
-//	index_log  seq → entries, each: bucket code, uvarint key length, key,
-//	                 uvarint value length, value
+//	index_log  seq → entries, each: bucket code (or ixAttempt), uvarint
+//	                 key length, key, uvarint value length, value
 
 // Bucket codes of the index log: positions in deferredBuckets.
 const (
@@ -42,6 +44,7 @@ const (
 	ixAttClass
 	ixAttEndpoint
 	ixAttEvent
+	ixAttMessage
 )
 
 var deferredBuckets = [...][]byte{
@@ -52,7 +55,15 @@ var deferredBuckets = [...][]byte{
 	ixAttClass:         bucketAttClass,
 	ixAttEndpoint:      bucketAttEndpoint,
 	ixAttEvent:         bucketAttEvent,
+	ixAttMessage:       bucketAttMessage,
 }
+
+// ixAttempt is not an index: one entry under it stands for an attempt's
+// five attempt index entries (attemptIndexKey), so the log holds the
+// attempt's ref once rather than five times. Its key is the uvarint length
+// of the tenant ID, the tenant ID, then the attempt's position; its value
+// is the ref.
+const ixAttempt = byte(len(deferredBuckets))
 
 // indexBatch bounds the log records one pass of flushIndexes applies.
 const indexBatch = 4096
@@ -85,11 +96,26 @@ func (e *indexEntries) write(tx *bbolt.Tx) error {
 	return log.Put(binary.BigEndian.AppendUint64(nil, seq), rec)
 }
 
-// eachIndexEntry calls fn with each entry of a log record.
-func eachIndexEntry(rec []byte, fn func(code byte, key, val []byte) error) error {
+// putAttempt adds an attempt's index entries as one ixAttempt entry.
+func (e *indexEntries) putAttempt(tenantID string, pos, ref []byte) {
+	var n [binary.MaxVarintLen64]byte
+	w := binary.PutUvarint(n[:], uint64(len(tenantID)))
+	b := append(*e, ixAttempt)
+	b = binary.AppendUvarint(b, uint64(w+len(tenantID)+len(pos)))
+	b = append(append(append(b, n[:w]...), tenantID...), pos...)
+	b = binary.AppendUvarint(b, uint64(len(ref)))
+	*e = append(b, ref...)
+}
+
+// eachIndexEntry calls fn with each entry of a log record whose code is
+// only (allIndexes: every code), an ixAttempt entry standing for the
+// entries it holds. It reads the whole record whatever only is, so it
+// finds a record corrupt for every only alike.
+func eachIndexEntry(rec []byte, only int, fn func(code byte, key, val []byte) error) error {
+	wanted := func(code byte) bool { return only == allIndexes || int(code) == only }
 	for len(rec) > 0 {
 		code := rec[0]
-		if int(code) >= len(deferredBuckets) {
+		if code > ixAttempt {
 			return errCorruptIndexLog
 		}
 		rec = rec[1:]
@@ -101,8 +127,30 @@ func eachIndexEntry(rec []byte, fn func(code byte, key, val []byte) error) error
 			}
 			kv[i], rec = rec[w:w+int(n)], rec[w+int(n):]
 		}
-		if err := fn(code, kv[0], kv[1]); err != nil {
-			return err
+		if code != ixAttempt {
+			if wanted(code) {
+				if err := fn(code, kv[0], kv[1]); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		key, ref := kv[0], kv[1]
+		n, w := binary.Uvarint(key)
+		if w <= 0 || n > uint64(len(key)-w) || len(key)-w-int(n) < 8 {
+			return errCorruptIndexLog
+		}
+		tenantID, pos := key[w:w+int(n)], key[w+int(n):]
+		class, ids, ok := splitRef(ref)
+		if !ok {
+			return errCorruptIndexLog
+		}
+		for _, code := range attemptIndexCodes {
+			if wanted(code) {
+				if err := fn(code, attemptIndexKey(code, tenantID, class, ids, pos), ref); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
@@ -128,15 +176,13 @@ func (s *Store) applyEntries(tx *bbolt.Tx, last []byte, only int) error {
 	}
 	var entries []entry
 	collect := func(code byte, key, val []byte) error {
-		if only == allIndexes || int(code) == only {
-			entries = append(entries, entry{code, key, val})
-		}
+		entries = append(entries, entry{code, key, val})
 		return nil
 	}
 	c := tx.Bucket(bucketIndexLog).Cursor()
 	for k, v := c.First(); k != nil && (last == nil || bytes.Compare(k, last) <= 0); k, v = c.Next() {
 		entries = entries[:0]
-		if eachIndexEntry(v, collect) != nil {
+		if eachIndexEntry(v, only, collect) != nil {
 			continue // decoded whole first, so none of it is applied
 		}
 		for _, e := range entries {
@@ -154,7 +200,7 @@ func (s *Store) applyEntries(tx *bbolt.Tx, last []byte, only int) error {
 // validIndexRecord decodes a record without using it, so Open skips a
 // corrupt one whole rather than load half of it.
 func validIndexRecord(rec []byte) error {
-	return eachIndexEntry(rec, func(byte, []byte, []byte) error { return nil })
+	return eachIndexEntry(rec, allIndexes, func(byte, []byte, []byte) error { return nil })
 }
 
 // dropRecords deletes the log records up to the key last (nil: all).
@@ -324,7 +370,7 @@ func (p *pendingIdem) load(tx *bbolt.Tx) error {
 		if validIndexRecord(v) != nil {
 			return nil // skipped when applied
 		}
-		return eachIndexEntry(v, func(code byte, key, val []byte) error {
+		return eachIndexEntry(v, int(ixIdem), func(code byte, key, val []byte) error {
 			if code == ixIdem {
 				p.keys[string(key)] = string(val)
 			}

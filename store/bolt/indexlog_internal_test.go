@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/hooksmith/webhook/store"
 )
 
 // What a write transaction stages counts for it at once, for the others
@@ -81,8 +83,11 @@ func FuzzIndexLogRecord(f *testing.F) {
 	good.put(ixIdem, []byte("acme\x00evt_1"), []byte("evk_1"))
 	good.put(ixTenantEvents, []byte("acme\x00\x00\x00\x00\x00\x00\x00\x00\x01evk_1"), nil)
 	f.Add([]byte(good))
+	good.putAttempt("acme", []byte("\x00\x00\x00\x00\x00\x00\x00\x01att_1"), attemptRef{class: store.Class2xx, messageID: "msg_1", endpointID: "ep_1", eventID: "evt_1"}.encode())
+	f.Add([]byte(good))
 	f.Add([]byte{})
-	f.Add([]byte{byte(len(deferredBuckets))})
+	f.Add([]byte{ixAttempt})
+	f.Add([]byte{ixAttempt + 1})
 	f.Add([]byte{ixIdem, 0x80})
 	f.Add([]byte{ixIdem, 5, 'a'})
 	f.Fuzz(func(t *testing.T, rec []byte) {
@@ -90,15 +95,27 @@ func FuzzIndexLogRecord(f *testing.F) {
 			return
 		}
 		var again indexEntries
-		require.NoError(t, eachIndexEntry(rec, func(code byte, key, val []byte) error {
+		byCode := map[byte][]string{}
+		require.NoError(t, eachIndexEntry(rec, allIndexes, func(code byte, key, val []byte) error {
 			require.Less(t, int(code), len(deferredBuckets))
 			again.put(code, key, val)
+			byCode[code] = append(byCode[code], string(key)+"="+string(val))
 			return nil
 		}))
+		// One index at a time yields that index's entries of the whole.
+		for code := range deferredBuckets {
+			var only []string
+			require.NoError(t, eachIndexEntry(rec, code, func(c byte, key, val []byte) error {
+				require.Equal(t, byte(code), c)
+				only = append(only, string(key)+"="+string(val))
+				return nil
+			}))
+			require.Equal(t, byCode[byte(code)], only)
+		}
 		// Uvarint lengths can be written long; the shortest form is the same
 		// entries, so it must decode alike.
 		var twice indexEntries
-		require.NoError(t, eachIndexEntry(again, func(code byte, key, val []byte) error {
+		require.NoError(t, eachIndexEntry(again, allIndexes, func(code byte, key, val []byte) error {
 			twice.put(code, key, val)
 			return nil
 		}))

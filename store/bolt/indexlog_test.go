@@ -1,6 +1,7 @@
 package bolt_test
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -170,4 +171,96 @@ func TestIndexLog_survives_a_reopen(t *testing.T) {
 				keyCounts(t, s, deferred...))
 		})
 	}
+}
+
+var attemptIndexes = []string{"index_log", "attempts_by_tenant", "attempts_by_class", "attempts_by_endpoint",
+	"attempts_by_event", "attempts_by_message"}
+
+// deliverOnce claims the tenant's one message and completes it with the
+// attempt att_1, leaving the index log holding only what the outcome wrote.
+func deliverOnce(t *testing.T, s *bolt.Store) *store.Message {
+	t.Helper()
+	m := seed(t, s, "acme", "ep_1", "evk_1", 1)[0]
+	res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, res.Claims, 1)
+	_, err = s.EventGet(ctx, "acme", "id-evk_1") // applies what the publish and the claim logged
+	require.NoError(t, err)
+	a := &store.Attempt{ID: "att_1", TenantID: "acme", MessageID: m.ID, EndpointID: "ep_1", EventID: "id-evk_1",
+		Number: 1, StartedAt: t0, URL: "https://e.example/", StatusCode: 200}
+	require.NoError(t, s.MessageComplete(ctx, store.MessageCompleteParams{MessageID: m.ID,
+		LeaseToken: res.Claims[0].Message.LeaseToken, Status: store.StatusSucceeded, Attempt: a, Now: t0}))
+	return m
+}
+
+// listed returns the IDs of the attempts AttemptList finds with p.
+func listed(t *testing.T, s *bolt.Store, p store.AttemptListParams) []string {
+	t.Helper()
+	page, err := s.AttemptList(ctx, "acme", p)
+	require.NoError(t, err)
+	var ids []string
+	for _, a := range page.Attempts {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+// An outcome logs its attempt's five index entries as one entry, which
+// holds the attempt's position once; the read that needs them writes all
+// five, and a purge deletes them.
+func TestIndexLog_holds_an_attempts_index_entries_as_one(t *testing.T) {
+	t.Parallel()
+	s := openTestWith(t, noIndexer)
+	m := deliverOnce(t, s)
+	require.Equal(t, map[string]int{"index_log": 1, "attempts_by_tenant": 0, "attempts_by_class": 0, "attempts_by_endpoint": 0,
+		"attempts_by_event": 0, "attempts_by_message": 0}, keyCounts(t, s, attemptIndexes...))
+	require.NoError(t, s.RawDB().View(func(tx *bbolt.Tx) error {
+		_, rec := tx.Bucket([]byte("index_log")).Cursor().First()
+		require.Equal(t, 1, bytes.Count(rec, []byte("att_1")), "the attempt's position, once")
+		return nil
+	}))
+
+	require.Equal(t, []string{"att_1"}, listed(t, s, store.AttemptListParams{MessageID: m.ID}))
+	require.Equal(t, map[string]int{"index_log": 0, "attempts_by_tenant": 1, "attempts_by_class": 1, "attempts_by_endpoint": 1,
+		"attempts_by_event": 1, "attempts_by_message": 1}, keyCounts(t, s, attemptIndexes...))
+	for _, p := range []store.AttemptListParams{{}, {StatusClass: store.Class2xx}, {EndpointID: "ep_1"}, {EventID: "id-evk_1"}} {
+		require.Equal(t, []string{"att_1"}, listed(t, s, p), "%+v", p)
+	}
+	require.Empty(t, listed(t, s, store.AttemptListParams{StatusClass: store.Class5xx}))
+
+	res, err := s.Purge(ctx, store.PurgeParams{TenantID: "acme", Before: t0.Add(time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Attempts)
+	require.Equal(t, map[string]int{"index_log": 0, "attempts_by_tenant": 0, "attempts_by_class": 0, "attempts_by_endpoint": 0,
+		"attempts_by_event": 0, "attempts_by_message": 0}, keyCounts(t, s, attemptIndexes...))
+}
+
+// A version 7 file wrote an attempt's attempts_by_message entry with the
+// attempt and logged its other entries one by one: after the upgrade both
+// are read, and a purge deletes them.
+func TestOpen_upgrades_a_version_7_file(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v7.db")
+	s, err := bolt.Open(path, noIndexer)
+	require.NoError(t, err)
+	m := deliverOnce(t, s)
+	require.NoError(t, s.RawDB().Update(bolt.AsFormat7))
+	require.Equal(t, map[string]int{"index_log": 1, "attempts_by_tenant": 0, "attempts_by_class": 0, "attempts_by_endpoint": 0,
+		"attempts_by_event": 0, "attempts_by_message": 1}, keyCounts(t, s, attemptIndexes...))
+	require.NoError(t, s.Close())
+
+	s, err = bolt.Open(path, noIndexer)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.RawDB().View(func(tx *bbolt.Tx) error {
+		require.Equal(t, "8", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		return nil
+	}))
+	require.Equal(t, []string{"att_1"}, listed(t, s, store.AttemptListParams{EndpointID: "ep_1"}))
+	require.Equal(t, []string{"att_1"}, listed(t, s, store.AttemptListParams{MessageID: m.ID}))
+	res, err := s.Purge(ctx, store.PurgeParams{TenantID: "acme", Before: t0.Add(time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Attempts)
+	require.Equal(t, map[string]int{"index_log": 0, "attempts_by_tenant": 0, "attempts_by_class": 0, "attempts_by_endpoint": 0,
+		"attempts_by_event": 0, "attempts_by_message": 0}, keyCounts(t, s, attemptIndexes...))
 }

@@ -81,7 +81,7 @@ func TestOpen_upgrades_a_version_3_file(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "7", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		require.Equal(t, "8", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		require.NotNil(t, tx.Bucket([]byte("intake")))
 		return nil
 	}))
@@ -122,7 +122,7 @@ func TestOpen_upgrades_a_version_4_file_with_JSON_messages(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, store.StatusSucceeded, got.Status)
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "7", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		require.Equal(t, "8", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		return nil
 	}))
 }
@@ -166,7 +166,7 @@ func TestOpen_upgrades_a_version_6_file_with_JSON_endpoint_states(t *testing.T) 
 	require.Len(t, next, 1)
 	require.Equal(t, msgs[1].ID, next[0].Message.ID)
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "7", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		require.Equal(t, "8", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		require.NotEqual(t, byte('{'), tx.Bucket([]byte("endpoint_state")).Get([]byte("ep_1"))[0], "rewritten in the binary form")
 		return nil
 	}))
