@@ -9,7 +9,6 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,11 +75,12 @@ var (
 // migration; Open refuses such a file rather than strand its messages.
 // Version 3 lacks the intake, version 4 the binary message records (see
 // message.go), version 5 the index log (see indexlog.go), version 6 the
-// binary endpoint states (see state.go) and version 7 the index log's
-// attempt entries (ixAttempt), each of which a newer binary reads alongside
-// what the older wrote, so Open upgrades them in place; each new number
-// keeps an older binary from opening a file it would misread.
-const formatVersion = "8"
+// binary endpoint states (see state.go), version 7 the index log's attempt
+// entries (ixAttempt) and version 8 the binary event records (see
+// event.go), each of which a newer binary reads alongside what the older
+// wrote, so Open upgrades them in place; each new number keeps an older
+// binary from opening a file it would misread.
+const formatVersion = "9"
 
 // ErrFormat is returned by Open for a file written in another layout.
 var ErrFormat = errors.New("bolt: unsupported file format")
@@ -179,7 +179,7 @@ func Open(path string, opts *Options) (*Store, error) {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get([]byte("format")); v != nil && !slices.Contains([]string{"3", "4", "5", "6", "7", formatVersion}, string(v)) {
+		if v := meta.Get([]byte("format")); v != nil && !slices.Contains([]string{"3", "4", "5", "6", "7", "8", formatVersion}, string(v)) {
 			return fmt.Errorf("%w: version %q", ErrFormat, v)
 		}
 		if err := meta.Put([]byte("format"), []byte(formatVersion)); err != nil {
@@ -959,38 +959,4 @@ func scanJSON[T any](b *bbolt.Bucket, prefix []byte, p store.ListParams, out *[]
 		*out = append(*out, &x)
 	}
 	return nil
-}
-
-// An event is stored as a 4-byte length, its JSON metadata, then the raw
-// payload, so large payloads are neither base64-expanded nor escaped.
-func encodeEvent(ev *store.Event) ([]byte, error) {
-	meta, err := json.Marshal(ev)
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, 4, 4+len(meta)+len(ev.Payload))
-	binary.BigEndian.PutUint32(buf, uint32(len(meta)))
-	buf = append(buf, meta...)
-	return append(buf, ev.Payload...), nil
-}
-
-var errCorrupt = errors.New("bolt: corrupt event record")
-
-func decodeEvent(v []byte) (*store.Event, error) {
-	if v == nil {
-		return nil, store.ErrNotFound
-	}
-	if len(v) < 4 {
-		return nil, errCorrupt
-	}
-	n := binary.BigEndian.Uint32(v)
-	if uint64(n) > uint64(len(v)-4) {
-		return nil, errCorrupt
-	}
-	var ev store.Event
-	if err := json.Unmarshal(v[4:4+n], &ev); err != nil {
-		return nil, fmt.Errorf("%w: %v", errCorrupt, err)
-	}
-	ev.Payload = bytes.Clone(v[4+n:])
-	return &ev, nil
 }

@@ -55,16 +55,25 @@ func FuzzDecodeEvent(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	bare, err := encodeEvent(&store.Event{Key: "evk_2"})
+	if err != nil {
+		f.Fatal(err)
+	}
 	meta := `{"key":"k","id":"e","labels":{},"messages":[]}`
 	for _, seed := range [][]byte{
 		good,
+		bare,
+		good[:len(good)-9],               // cut inside CreatedAt
+		append(bytes.Clone(good), 0x81),  // a longer payload
+		{eventV1, 1, 'k', 0, 0, 0, 0, 9}, // a label count past the end
+		fuzzFrame(`{"key":"k","tenant_id":"acme","occurred_at":"2026-01-01T00:00:00+01:30"}`, "json"),
 		fuzzFrame(meta, "payload"),
 		fuzzRecord(2, "{}", ""),
 		fuzzRecord(4, "null", "\x00\xff"),
-		fuzzRecord(0, "", "x"),           // empty metadata: not JSON
-		fuzzRecord(0xffffffff, "{}", ""), // length beyond the record
-		fuzzRecord(3, "{}", ""),          // length one past the metadata
-		fuzzRecord(2, "[]", ""),          // metadata not an object
+		fuzzRecord(0, "", "x"),                                   // empty metadata: not JSON
+		fuzzRecord(0xffffffff, "{}", ""),                         // length beyond the record
+		fuzzRecord(3, "{}", ""),                                  // length one past the metadata
+		fuzzRecord(2, "[]", ""),                                  // metadata not an object
 		fuzzFrame(`{"occurred_at":"10000-01-01T00:00:00Z"}`, ""), // year out of range
 		fuzzFrame(`{"created_at":"2026-01-01T00:00:00+23:59"}`, "p"),
 		fuzzFrame(`{"key":"\ud800\xff"}`, ""),          // bad surrogate, bad UTF-8
@@ -93,7 +102,11 @@ func FuzzDecodeEvent(f *testing.F) {
 		if ev == nil {
 			t.Fatal("nil event without an error")
 		}
-		if n := binary.BigEndian.Uint32(v); !bytes.Equal(ev.Payload, v[4+n:]) {
+		if v[0] == eventV1 {
+			if !bytes.HasSuffix(v, ev.Payload) {
+				t.Fatalf("payload %q is not the record's end", ev.Payload)
+			}
+		} else if n := binary.BigEndian.Uint32(v); !bytes.Equal(ev.Payload, v[4+n:]) {
 			t.Fatalf("payload %q, want the %d bytes after the metadata", ev.Payload, len(v)-4-int(n))
 		}
 		enc, err := encodeEvent(ev)

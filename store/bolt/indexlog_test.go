@@ -253,7 +253,7 @@ func TestOpen_upgrades_a_version_7_file(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, s.RawDB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "8", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		require.Equal(t, "9", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		return nil
 	}))
 	require.Equal(t, []string{"att_1"}, listed(t, s, store.AttemptListParams{EndpointID: "ep_1"}))

@@ -1,6 +1,7 @@
 package bolt_test
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -81,7 +82,7 @@ func TestOpen_upgrades_a_version_3_file(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "8", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		require.Equal(t, "9", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		require.NotNil(t, tx.Bucket([]byte("intake")))
 		return nil
 	}))
@@ -122,7 +123,7 @@ func TestOpen_upgrades_a_version_4_file_with_JSON_messages(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, store.StatusSucceeded, got.Status)
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "8", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		require.Equal(t, "9", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		return nil
 	}))
 }
@@ -166,8 +167,50 @@ func TestOpen_upgrades_a_version_6_file_with_JSON_endpoint_states(t *testing.T) 
 	require.Len(t, next, 1)
 	require.Equal(t, msgs[1].ID, next[0].Message.ID)
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "8", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		require.Equal(t, "9", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		require.NotEqual(t, byte('{'), tx.Bucket([]byte("endpoint_state")).Get([]byte("ep_1"))[0], "rewritten in the binary form")
+		return nil
+	}))
+}
+
+// Version 8 files hold events as a length, JSON metadata and the payload:
+// after the upgrade they still read, and are still claimed, while new
+// events are written in the binary form.
+func TestOpen_upgrades_a_version_8_file_with_JSON_events(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v8.db")
+	s, err := bolt.Open(path, nil)
+	require.NoError(t, err)
+	seed(t, s, "acme", "ep_1", "evk_1", 1)
+	occurred := time.Date(2026, 1, 1, 1, 0, 0, 0, time.FixedZone("", 5400))
+	meta := fmt.Sprintf(`{"key":"evk_1","tenant_id":"acme","id":"id-evk_1","type":"t.x","content_type":"application/json",`+
+		`"labels":{"region":"eu"},"occurred_at":%q,"created_at":%q}`, occurred.Format(time.RFC3339Nano), t0.Format(time.RFC3339Nano))
+	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+		events := tx.Bucket([]byte("events"))
+		require.NotEqual(t, byte(0), events.Get([]byte("evk_1"))[0], "written in the binary form")
+		old := append(binary.BigEndian.AppendUint32(nil, uint32(len(meta))), meta...)
+		require.NoError(t, events.Put([]byte("evk_1"), append(old, `{"old":true}`...)))
+		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte("8"))
+	}))
+	require.NoError(t, s.Close())
+
+	s, err = bolt.Open(path, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	ev, err := s.EventGet(ctx, "acme", "id-evk_1")
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"region": "eu"}, ev.Labels)
+	require.True(t, ev.OccurredAt.Equal(occurred))
+	require.Equal(t, `{"old":true}`, string(ev.Payload))
+	res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, res.Claims, 1)
+	require.Equal(t, `{"old":true}`, string(res.Claims[0].Event.Payload))
+	seed(t, s, "acme", "ep_1", "evk_2", 1)
+	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
+		require.Equal(t, "9", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		require.Equal(t, byte(0), tx.Bucket([]byte("events")).Get([]byte("evk_1"))[0], "an old record is left as it is")
+		require.NotEqual(t, byte(0), tx.Bucket([]byte("events")).Get([]byte("evk_2"))[0], "a new one is binary")
 		return nil
 	}))
 }

@@ -1,0 +1,119 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hooksmith/webhook/store"
+)
+
+// everyEventField is an event with every stored field set, so a field added
+// to store.Event without a place in the record fails the round trip.
+// Messages is filled on read, not stored.
+func everyEventField(t *testing.T) *store.Event {
+	t.Helper()
+	ev := &store.Event{Key: "evk_1", TenantID: "acme", ID: "evt_1", Type: "order.created", ContentType: "application/json",
+		Labels: map[string]string{"region": "eu", "env": "prod", "": "empty name"},
+		// Any year, and the zone offset, are kept, as the JSON form kept them.
+		OccurredAt: time.Date(1850, 1, 2, 3, 4, 5, 6, time.FixedZone("", -(3*3600+30*60))),
+		CreatedAt:  time.Date(2026, 11, 24, 1, 2, 3, 4, time.UTC),
+		Payload:    []byte(`{"id":1}`)}
+	v := reflect.ValueOf(ev).Elem()
+	for i := range v.NumField() {
+		if name := v.Type().Field(i).Name; name != "Messages" {
+			require.False(t, v.Field(i).IsZero(), "everyEventField leaves %s unset", name)
+		}
+	}
+	return ev
+}
+
+func TestEvent_round_trips(t *testing.T) {
+	for name, ev := range map[string]*store.Event{
+		"every field":                       everyEventField(t),
+		"no labels, no payload, zero times": {Key: "evk_2", TenantID: "acme", Payload: []byte{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			v, err := encodeEvent(ev)
+			require.NoError(t, err)
+			require.Equal(t, byte(eventV1), v[0])
+			got, err := decodeEvent(v)
+			require.NoError(t, err)
+			require.Equal(t, ev, got)
+			if !ev.OccurredAt.IsZero() {
+				_, off := got.OccurredAt.Zone()
+				require.Equal(t, -(3*3600 + 30*60), off)
+			}
+		})
+	}
+}
+
+// Files written before format 9 hold a length, JSON metadata, then the
+// payload.
+func TestEvent_reads_the_JSON_form(t *testing.T) {
+	ev := everyEventField(t)
+	meta, err := json.Marshal(ev)
+	require.NoError(t, err)
+	v := append(binary.BigEndian.AppendUint32(nil, uint32(len(meta))), meta...)
+	got, err := decodeEvent(append(v, ev.Payload...))
+	require.NoError(t, err)
+	require.True(t, got.OccurredAt.Equal(ev.OccurredAt) && got.CreatedAt.Equal(ev.CreatedAt))
+	got.OccurredAt, got.CreatedAt = ev.OccurredAt, ev.CreatedAt
+	require.Equal(t, ev, got)
+}
+
+func TestEvent_refuses_a_record_it_cannot_read(t *testing.T) {
+	good, err := encodeEvent(everyEventField(t))
+	require.NoError(t, err)
+	for name, v := range map[string][]byte{
+		"empty":                      {},
+		"only the version":           {eventV1},
+		"a text past the end":        {eventV1, 9, 'k'},
+		"a label count past the end": {eventV1, 0, 0, 0, 0, 0, 200},
+		"cut inside a time":          good[:len(good)-len(`{"id":1}`)-3],
+		// encodeEvent writes labels in name order, each name once.
+		"labels out of order": {eventV1, 0, 0, 0, 0, 0, 2, 1, 'b', 0, 1, 'a', 0, 1, 0, 1, 0},
+		"a label twice":       {eventV1, 0, 0, 0, 0, 0, 2, 1, 'a', 0, 1, 'a', 0, 1, 0, 1, 0},
+	} {
+		ev, err := decodeEvent(v)
+		require.ErrorIs(t, err, errCorrupt, name)
+		require.Nil(t, ev, name)
+	}
+}
+
+func BenchmarkEventRecord(b *testing.B) {
+	ev := &store.Event{Key: "evk_0d4d6cympvjt0ezvy8hq9rcnec", TenantID: "acme", ID: "evt_0d4d6cympvjt0ezvy8hq9rcnec",
+		Type: "order.created", ContentType: "application/json", Labels: map[string]string{"region": "eu"},
+		OccurredAt: time.Now().UTC(), CreatedAt: time.Now().UTC(), Payload: make([]byte, 1024)}
+	v, err := encodeEvent(ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := encodeEvent(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	meta, err := json.Marshal(ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	old := append(append(binary.BigEndian.AppendUint32(nil, uint32(len(meta))), meta...), ev.Payload...)
+	for name, v := range map[string][]byte{"decode": v, "decode_json_form": old} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := decodeEvent(v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
