@@ -45,5 +45,5 @@ func AsFormat7(tx *bbolt.Tx) error {
 			return err
 		}
 	}
-	return tx.Bucket(bucketMeta).Put([]byte("format"), []byte("7"))
+	return nil
 }

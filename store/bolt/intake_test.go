@@ -64,7 +64,40 @@ func TestIntake_survives_a_reopen(t *testing.T) {
 	require.Len(t, res.Claims, len(msgs))
 }
 
-// Version 3 files had no intake; Open adds it and marks the file 7.
+// currentFormat is the file format this binary writes.
+const currentFormat = "9"
+
+// requireFormat checks the format the file of s is marked with.
+func requireFormat(t *testing.T, s *bolt.Store, want string) {
+	t.Helper()
+	require.NoError(t, s.RawDB().View(func(tx *bbolt.Tx) error {
+		require.Equal(t, want, string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
+		return nil
+	}))
+}
+
+// reopenAs rewrites the file of s, at path, with old, as a binary of that
+// version wrote it, marks it that version, closes it and opens it again
+// with opts: the reopened store has upgraded it to currentFormat, and is
+// closed when the test ends.
+func reopenAs(t *testing.T, s *bolt.Store, path, version string, opts *bolt.Options, old func(tx *bbolt.Tx) error) *bolt.Store {
+	t.Helper()
+	require.NoError(t, s.RawDB().Update(func(tx *bbolt.Tx) error {
+		if err := old(tx); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte(version))
+	}))
+	require.NoError(t, s.Close())
+	s, err := bolt.Open(path, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	requireFormat(t, s, currentFormat)
+	return s
+}
+
+// Version 3 files had no intake; Open adds it and marks the file with the
+// current format.
 func TestOpen_upgrades_a_version_3_file(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "v3.db")
@@ -81,8 +114,8 @@ func TestOpen_upgrades_a_version_3_file(t *testing.T) {
 	s, err := bolt.Open(path, nil)
 	require.NoError(t, err)
 	defer s.Close()
+	requireFormat(t, s, currentFormat)
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "9", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		require.NotNil(t, tx.Bucket([]byte("intake")))
 		return nil
 	}))
@@ -100,18 +133,12 @@ func TestOpen_upgrades_a_version_4_file_with_JSON_messages(t *testing.T) {
 	require.NoError(t, err)
 	old, err := json.Marshal(got)
 	require.NoError(t, err)
-	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+	s = reopenAs(t, s, path, "4", nil, func(tx *bbolt.Tx) error {
 		msgs := tx.Bucket([]byte("messages"))
 		var stored map[string]any
 		require.Error(t, json.Unmarshal(msgs.Get([]byte(m.ID)), &stored), "written in the binary form")
-		require.NoError(t, msgs.Put([]byte(m.ID), old))
-		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte("4"))
-	}))
-	require.NoError(t, s.Close())
-
-	s, err = bolt.Open(path, nil)
-	require.NoError(t, err)
-	defer s.Close()
+		return msgs.Put([]byte(m.ID), old)
+	})
 	got, err = s.MessageGet(ctx, "acme", m.ID)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusPending, got.Status)
@@ -122,10 +149,6 @@ func TestOpen_upgrades_a_version_4_file_with_JSON_messages(t *testing.T) {
 	got, err = s.MessageGet(ctx, "acme", m.ID)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusSucceeded, got.Status)
-	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "9", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
-		return nil
-	}))
 }
 
 // Version 6 files hold endpoint states as JSON: after the upgrade the
@@ -144,19 +167,13 @@ func TestOpen_upgrades_a_version_6_file_with_JSON_endpoint_states(t *testing.T) 
 	first := claim(s)
 	require.Len(t, first, 1)
 	failed := t0.Add(-time.Hour)
-	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+	s = reopenAs(t, s, path, "6", nil, func(tx *bbolt.Tx) error {
 		state := tx.Bucket([]byte("endpoint_state"))
 		require.NotEqual(t, byte('{'), state.Get([]byte("ep_1"))[0], "written in the binary form")
 		old := fmt.Sprintf(`{"tenant_id":"acme","leased":1,"blocked":true,"health":{"last_failure_at":%q,"failing_since":%q}}`,
 			failed.Format(time.RFC3339Nano), failed.Format(time.RFC3339Nano))
-		require.NoError(t, state.Put([]byte("ep_1"), []byte(old)))
-		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte("6"))
-	}))
-	require.NoError(t, s.Close())
-
-	s, err = bolt.Open(path, nil)
-	require.NoError(t, err)
-	defer s.Close()
+		return state.Put([]byte("ep_1"), []byte(old))
+	})
 	stats, err := s.EndpointStats(ctx, store.EndpointStatsParams{TenantID: "acme", EndpointID: "ep_1"})
 	require.NoError(t, err)
 	require.True(t, stats.Health.FailingSince.Equal(failed), "health read from the JSON state: %+v", stats.Health)
@@ -167,7 +184,6 @@ func TestOpen_upgrades_a_version_6_file_with_JSON_endpoint_states(t *testing.T) 
 	require.Len(t, next, 1)
 	require.Equal(t, msgs[1].ID, next[0].Message.ID)
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "9", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		require.NotEqual(t, byte('{'), tx.Bucket([]byte("endpoint_state")).Get([]byte("ep_1"))[0], "rewritten in the binary form")
 		return nil
 	}))
@@ -185,18 +201,12 @@ func TestOpen_upgrades_a_version_8_file_with_JSON_events(t *testing.T) {
 	occurred := time.Date(2026, 1, 1, 1, 0, 0, 0, time.FixedZone("", 5400))
 	meta := fmt.Sprintf(`{"key":"evk_1","tenant_id":"acme","id":"id-evk_1","type":"t.x","content_type":"application/json",`+
 		`"labels":{"region":"eu"},"occurred_at":%q,"created_at":%q}`, occurred.Format(time.RFC3339Nano), t0.Format(time.RFC3339Nano))
-	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+	s = reopenAs(t, s, path, "8", nil, func(tx *bbolt.Tx) error {
 		events := tx.Bucket([]byte("events"))
 		require.NotEqual(t, byte(0), events.Get([]byte("evk_1"))[0], "written in the binary form")
 		old := append(binary.BigEndian.AppendUint32(nil, uint32(len(meta))), meta...)
-		require.NoError(t, events.Put([]byte("evk_1"), append(old, `{"old":true}`...)))
-		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte("8"))
-	}))
-	require.NoError(t, s.Close())
-
-	s, err = bolt.Open(path, nil)
-	require.NoError(t, err)
-	defer s.Close()
+		return events.Put([]byte("evk_1"), append(old, `{"old":true}`...))
+	})
 	ev, err := s.EventGet(ctx, "acme", "id-evk_1")
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"region": "eu"}, ev.Labels)
@@ -208,7 +218,6 @@ func TestOpen_upgrades_a_version_8_file_with_JSON_events(t *testing.T) {
 	require.Equal(t, `{"old":true}`, string(res.Claims[0].Event.Payload))
 	seed(t, s, "acme", "ep_1", "evk_2", 1)
 	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
-		require.Equal(t, "9", string(tx.Bucket([]byte("meta")).Get([]byte("format"))))
 		require.Equal(t, byte(0), tx.Bucket([]byte("events")).Get([]byte("evk_1"))[0], "an old record is left as it is")
 		require.NotEqual(t, byte(0), tx.Bucket([]byte("events")).Get([]byte("evk_2"))[0], "a new one is binary")
 		return nil
