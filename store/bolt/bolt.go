@@ -42,7 +42,7 @@ var (
 	bucketDeleting   = []byte("deleting")           // endpoint ID → nil, while its messages are being cancelled
 	bucketMeta       = []byte("meta")               // "format" → formatVersion
 	// The history: see history.go for attempts and stats.
-	bucketEventMsgs     = []byte("event_messages")    // event key \0 message ID → endpoint ID
+	bucketEventMsgs     = []byte("event_messages")    // event key \0 message ID → endpoint ID, before format 10
 	bucketTenantEvents  = []byte("tenant_events")     // tenant \0 time event key → nil
 	bucketEpMsgs        = []byte("endpoint_messages") // endpoint \0 time message ID → nil
 	bucketAttempts      = []byte("attempts")
@@ -76,11 +76,11 @@ var (
 // Version 3 lacks the intake, version 4 the binary message records (see
 // message.go), version 5 the index log (see indexlog.go), version 6 the
 // binary endpoint states (see state.go), version 7 the index log's attempt
-// entries (ixAttempt) and version 8 the binary event records (see
-// event.go), each of which a newer binary reads alongside what the older
+// entries (ixAttempt), version 8 the binary event records and version 9
+// their message lists (see event.go), each of which a newer binary reads alongside what the older
 // wrote, so Open upgrades them in place; each new number keeps an older
 // binary from opening a file it would misread.
-const formatVersion = "9"
+const formatVersion = "10"
 
 // ErrFormat is returned by Open for a file written in another layout.
 var ErrFormat = errors.New("bolt: unsupported file format")
@@ -179,7 +179,7 @@ func Open(path string, opts *Options) (*Store, error) {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get([]byte("format")); v != nil && !slices.Contains([]string{"3", "4", "5", "6", "7", "8", formatVersion}, string(v)) {
+		if v := meta.Get([]byte("format")); v != nil && !slices.Contains([]string{"3", "4", "5", "6", "7", "8", "9", formatVersion}, string(v)) {
 			return fmt.Errorf("%w: version %q", ErrFormat, v)
 		}
 		if err := meta.Put([]byte("format"), []byte(formatVersion)); err != nil {
@@ -590,7 +590,13 @@ func cancelPending(tx *bbolt.Tx, endpointID string, after []byte, now time.Time,
 
 // EventInsert implements store.Store.
 func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (store.EventInsertResult, error) {
-	ev := p.Event
+	ev := new(store.Event)
+	*ev = *p.Event
+	ev.Messages = make([]store.MessageRef, len(p.Messages))
+	for i, m := range p.Messages {
+		ev.Messages[i] = store.MessageRef{MessageID: m.ID, EndpointID: m.EndpointID}
+	}
+	sortRefs(ev.Messages)
 	evVal, err := encodeEvent(ev)
 	if err != nil {
 		return store.EventInsertResult{}, err
@@ -604,7 +610,7 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 			k = tx.Bucket(bucketIdem).Get(idemKey)
 		}
 		if k != nil {
-			orig, err := readEvent(tx, k)
+			orig, _, err := readEvent(tx, k)
 			if err != nil {
 				return err
 			}
@@ -638,13 +644,11 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 // its input must not change) with its place in its endpoint's queue, and
 // adds it to the intake, from which the next claim queues it (see admit).
 // A message for an endpoint deleted since the publish routed to it is
-// stored cancelled, as its delete would have.
+// stored cancelled, as its delete would have. The caller lists it in its
+// event.
 func (q *qtx) insertMessage(orig *store.Message) error {
 	m := new(store.Message)
 	*m = *orig
-	if err := q.tx.Bucket(bucketEventMsgs).Put(tenantKey(m.EventKey, m.ID), []byte(m.EndpointID)); err != nil {
-		return err
-	}
 	if !q.endpointExists(m) {
 		m.Status, m.NextAttemptAt = store.StatusCancelled, time.Time{}
 		q.putEndpointMessage(m)
@@ -657,8 +661,9 @@ func (q *qtx) putEndpointMessage(m *store.Message) {
 	q.ix.put(ixEndpointMessages, append(tenantPrefix(m.EndpointID), timeKey(m.CreatedAt, m.ID)...), nil)
 }
 
-// eventMessages lists an event's messages in message ID order.
-func eventMessages(tx *bbolt.Tx, eventKey string) []store.MessageRef {
+// oldEventMessages lists, in message ID order, the messages of an event
+// whose record does not hold them (see holdsMessages).
+func oldEventMessages(tx *bbolt.Tx, eventKey string) []store.MessageRef {
 	var refs []store.MessageRef
 	prefix := tenantPrefix(eventKey)
 	c := tx.Bucket(bucketEventMsgs).Cursor()
@@ -668,14 +673,19 @@ func eventMessages(tx *bbolt.Tx, eventKey string) []store.MessageRef {
 	return refs
 }
 
-// readEvent decodes the event stored under key, with its messages.
-func readEvent(tx *bbolt.Tx, key []byte) (*store.Event, error) {
-	ev, err := decodeEvent(tx.Bucket(bucketEvents).Get(key))
-	if err != nil {
-		return nil, err
+// readEvent decodes the event stored under key, with its messages. held
+// reports whether the record holds them, as every record written since
+// format 10 does; it is set for a corrupt record too.
+func readEvent(tx *bbolt.Tx, key []byte) (ev *store.Event, held bool, err error) {
+	v := tx.Bucket(bucketEvents).Get(key)
+	held = holdsMessages(v)
+	if ev, err = decodeEvent(v); err != nil {
+		return nil, held, err
 	}
-	ev.Messages = eventMessages(tx, ev.Key)
-	return ev, nil
+	if !held {
+		ev.Messages = oldEventMessages(tx, ev.Key)
+	}
+	return ev, held, nil
 }
 
 // EventGet implements store.Store.
@@ -690,7 +700,7 @@ func (s *Store) EventGet(ctx context.Context, tenantID, id string) (*store.Event
 			return store.ErrNotFound
 		}
 		var err error
-		ev, err = readEvent(tx, k)
+		ev, _, err = readEvent(tx, k)
 		return err
 	})
 	return ev, err

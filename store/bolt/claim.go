@@ -259,7 +259,7 @@ func (cl *claimer) event(key string) (*store.Event, error) {
 	if ev, ok := cl.events[key]; ok {
 		return ev, nil
 	}
-	ev, err := readEvent(cl.tx, []byte(key))
+	ev, _, err := readEvent(cl.tx, []byte(key))
 	if err != nil {
 		return nil, fmt.Errorf("bolt: event %q: %w", key, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hooksmith/webhook/store"
@@ -14,20 +15,29 @@ import (
 
 // Event records are read by every claim, so, like messages, they have a
 // compact binary form rather than JSON metadata: one allocation to encode;
-// to decode, the struct, one string its text fields share, the labels map
-// if it has labels, and the payload.
+// to decode, the struct, one string its text fields and labels share, the
+// labels map if it has labels, one string and a slice for its messages if
+// it has any, and the payload.
 //
-//	eventV1 · uvarint-prefixed Key, TenantID, ID, Type, ContentType ·
+//	eventV2 · uvarint-prefixed Key, TenantID, ID, Type, ContentType ·
 //	uvarint label count, then each label's uvarint-prefixed name and
 //	value, in name order · OccurredAt and CreatedAt, each a one-byte length
-//	then time.Time's binary form (any year, its zone offset kept) · the
-//	payload, to the end
+//	then time.Time's binary form (any year, its zone offset kept) · uvarint
+//	message count, then each message's uvarint-prefixed ID and endpoint ID,
+//	in message ID order · the payload, to the end
 //
-// Files written before format 9 hold a 4-byte big-endian length, the JSON
-// metadata, then the payload, and are still read. That length's first
-// byte is under 0x80, as bbolt values are under 2 GiB, so it is never
-// eventV1.
-const eventV1 = 0x81
+// The record holds the event's messages so that a publish writes one
+// record per event, not one more entry per message in event_messages, and
+// a claim reads them without a seek there; a message added later
+// (MessageInsert) rewrites the record. Records written by format 9 are
+// eventV1, the same without the messages, which event_messages holds;
+// before that, a 4-byte big-endian length, the JSON metadata, then the
+// payload. Both are still read. That length's first byte is under 0x80,
+// as bbolt values are under 2 GiB, so it is never a version byte.
+const (
+	eventV1 = 0x81
+	eventV2 = 0x82
+)
 
 var errCorrupt = errors.New("bolt: corrupt event record")
 
@@ -36,11 +46,19 @@ func eventTexts(ev *store.Event) [5]*string {
 	return [5]*string{&ev.Key, &ev.TenantID, &ev.ID, &ev.Type, &ev.ContentType}
 }
 
+// encodeEvent writes the event with its Messages, which must be in
+// strictly increasing message ID order (sortRefs).
 func encodeEvent(ev *store.Event) ([]byte, error) {
+	if !refsSorted(ev.Messages) {
+		return nil, fmt.Errorf("bolt: event %s: messages not in ID order", ev.Key)
+	}
 	texts := eventTexts(ev)
-	n := 1 + binary.MaxVarintLen64 + 2*(1+16) + len(ev.Payload)
+	n := 1 + 2*binary.MaxVarintLen64 + 2*(1+16) + len(ev.Payload)
 	for _, s := range texts {
 		n += binary.MaxVarintLen64 + len(*s)
+	}
+	for _, r := range ev.Messages {
+		n += 2*binary.MaxVarintLen64 + len(r.MessageID) + len(r.EndpointID)
 	}
 	var names []string
 	if len(ev.Labels) > 0 {
@@ -53,7 +71,7 @@ func encodeEvent(ev *store.Event) ([]byte, error) {
 		slices.Sort(names)
 	}
 	b := make([]byte, 0, n)
-	b = append(b, eventV1)
+	b = append(b, eventV2)
 	for _, s := range texts {
 		b = appendText(b, *s)
 	}
@@ -69,7 +87,28 @@ func encodeEvent(ev *store.Event) ([]byte, error) {
 		}
 		b[at] = byte(len(b) - at - 1)
 	}
+	b = binary.AppendUvarint(b, uint64(len(ev.Messages)))
+	for _, r := range ev.Messages {
+		b = appendText(appendText(b, r.MessageID), r.EndpointID)
+	}
 	return append(b, ev.Payload...), nil
+}
+
+// sortRefs puts refs in message ID order, as records and Event.Messages
+// keep them.
+func sortRefs(refs []store.MessageRef) {
+	slices.SortFunc(refs, func(a, b store.MessageRef) int { return strings.Compare(a.MessageID, b.MessageID) })
+}
+
+// refsSorted reports whether refs are in strictly increasing message ID
+// order, each ID once.
+func refsSorted(refs []store.MessageRef) bool {
+	for i := 1; i < len(refs); i++ {
+		if refs[i-1].MessageID >= refs[i].MessageID {
+			return false
+		}
+	}
+	return true
 }
 
 func appendText(b []byte, s string) []byte {
@@ -80,13 +119,17 @@ func decodeEvent(v []byte) (*store.Event, error) {
 	switch {
 	case v == nil:
 		return nil, store.ErrNotFound
-	case len(v) > 0 && v[0] == eventV1:
-		return decodeEventV1(v[1:])
+	case len(v) > 0 && (v[0] == eventV1 || v[0] == eventV2):
+		return decodeEventBinary(v[1:], v[0] == eventV2)
 	}
 	return decodeEventJSON(v)
 }
 
-func decodeEventV1(p []byte) (*store.Event, error) {
+// holdsMessages reports whether the record v lists its event's messages;
+// older records leave them to event_messages.
+func holdsMessages(v []byte) bool { return len(v) > 0 && v[0] == eventV2 }
+
+func decodeEventBinary(p []byte, withMessages bool) (*store.Event, error) {
 	r := recordReader{p: p}
 	var texts [5][2]int
 	for i := range texts {
@@ -127,8 +170,42 @@ func decodeEventV1(p []byte) (*store.Event, error) {
 			return nil, errCorrupt
 		}
 	}
+	if withMessages {
+		var ok bool
+		if ev.Messages, ok = r.refs(); !ok {
+			return nil, errCorrupt
+		}
+	}
 	ev.Payload = bytes.Clone(p[r.off:])
 	return ev, nil
+}
+
+// refs reads a message count then each message's ID and endpoint ID, which
+// must be in the order encodeEvent writes; nil if there are none.
+func (r *recordReader) refs() ([]store.MessageRef, bool) {
+	count := r.uvarint()
+	if r.bad || count > uint64(len(r.p)-r.off)/2 {
+		return nil, false
+	}
+	if count == 0 {
+		return nil, true
+	}
+	start := r.off
+	bounds := make([][2]int, 2*count)
+	for i := range bounds {
+		bounds[i] = r.text()
+	}
+	if r.bad {
+		return nil, false
+	}
+	// One string holds the IDs.
+	text := string(r.p[start:r.off])
+	refs := make([]store.MessageRef, count)
+	for i := range refs {
+		id, ep := bounds[2*i], bounds[2*i+1]
+		refs[i] = store.MessageRef{MessageID: text[id[0]-start : id[1]-start], EndpointID: text[ep[0]-start : ep[1]-start]}
+	}
+	return refs, refsSorted(refs)
 }
 
 // recordReader reads the fields of a binary record in turn; after the

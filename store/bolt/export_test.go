@@ -47,3 +47,28 @@ func AsFormat7(tx *bbolt.Tx) error {
 	}
 	return nil
 }
+
+// AsFormat9Event rewrites the event stored under key as format 9 did: its
+// record without the messages, which event_messages lists.
+func AsFormat9Event(tx *bbolt.Tx, key string) error {
+	events := tx.Bucket(bucketEvents)
+	ev, err := decodeEvent(events.Get([]byte(key)))
+	if err != nil {
+		return err
+	}
+	refs := ev.Messages
+	ev.Messages = nil
+	v, err := encodeEvent(ev)
+	if err != nil {
+		return err
+	}
+	if err := events.Put([]byte(key), asEventV1(v, len(ev.Payload))); err != nil {
+		return err
+	}
+	for _, r := range refs {
+		if err := tx.Bucket(bucketEventMsgs).Put(tenantKey(key, r.MessageID), []byte(r.EndpointID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

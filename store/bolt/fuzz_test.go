@@ -59,10 +59,19 @@ func FuzzDecodeEvent(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	two, err := encodeEvent(&store.Event{Key: "evk_3", Messages: []store.MessageRef{{MessageID: "msg_1", EndpointID: "ep_2"}, {MessageID: "msg_2", EndpointID: "ep_1"}}})
+	if err != nil {
+		f.Fatal(err)
+	}
 	meta := `{"key":"k","id":"e","labels":{},"messages":[]}`
 	for _, seed := range [][]byte{
 		good,
 		bare,
+		two,
+		asEventV1(bare, 0),
+		withMessages(bare, 2), // a message count past the end
+		withMessages(bare, 2, 1, 'b', 0, 1, 'a', 0),      // messages out of ID order
+		withMessages(bare, 2, 1, 'a', 0, 1, 'a', 1, 'x'), // a message twice
 		good[:len(good)-9],               // cut inside CreatedAt
 		append(bytes.Clone(good), 0x81),  // a longer payload
 		{eventV1, 1, 'k', 0, 0, 0, 0, 9}, // a label count past the end
@@ -102,7 +111,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		if ev == nil {
 			t.Fatal("nil event without an error")
 		}
-		if v[0] == eventV1 {
+		if v[0] == eventV1 || v[0] == eventV2 {
 			if !bytes.HasSuffix(v, ev.Payload) {
 				t.Fatalf("payload %q is not the record's end", ev.Payload)
 			}

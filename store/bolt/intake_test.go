@@ -1,6 +1,7 @@
 package bolt_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -65,7 +66,7 @@ func TestIntake_survives_a_reopen(t *testing.T) {
 }
 
 // currentFormat is the file format this binary writes.
-const currentFormat = "9"
+const currentFormat = "10"
 
 // requireFormat checks the format the file of s is marked with.
 func requireFormat(t *testing.T, s *bolt.Store, want string) {
@@ -224,6 +225,63 @@ func TestOpen_upgrades_a_version_8_file_with_JSON_events(t *testing.T) {
 	}))
 }
 
+// Format 9's event records left their messages to event_messages. Such an
+// event is still read, gains a message there, and is purged with them;
+// new events list their messages in their record alone.
+func TestOpen_upgrades_a_version_9_file_with_messages_outside_the_event(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v9.db")
+	s, err := bolt.Open(path, nil)
+	require.NoError(t, err)
+	old := seed(t, s, "acme", "ep_1", "evk_1", 2)
+	require.NoError(t, s.EndpointCreate(ctx, &store.Endpoint{ID: "ep_2", TenantID: "acme", URL: "https://e.example/", Method: "POST", Enabled: true}))
+	require.Equal(t, map[string]int{"event_messages": 0}, keyCounts(t, s, "event_messages"), "a new event lists its messages in its record")
+	s = reopenAs(t, s, path, "9", nil, func(tx *bbolt.Tx) error { return bolt.AsFormat9Event(tx, "evk_1") })
+	eventRecord := func(key string) []byte {
+		var v []byte
+		require.NoError(t, s.RawDB().View(func(tx *bbolt.Tx) error {
+			v = bytes.Clone(tx.Bucket([]byte("events")).Get([]byte(key)))
+			return nil
+		}))
+		return v
+	}
+	require.Equal(t, byte(0x81), eventRecord("evk_1")[0])
+	refs := func() []store.MessageRef {
+		ev, err := s.EventGet(ctx, "acme", "id-evk_1")
+		require.NoError(t, err)
+		return ev.Messages
+	}
+	require.Equal(t, []store.MessageRef{{MessageID: old[0].ID, EndpointID: "ep_1"}, {MessageID: old[1].ID, EndpointID: "ep_1"}}, refs())
+
+	added := &store.Message{ID: "msg_zz_added", TenantID: "acme", EndpointID: "ep_2", EventID: "id-evk_1", EventKey: "evk_1",
+		Status: store.StatusPending, NextAttemptAt: t0, CreatedAt: t0}
+	written, err := s.MessageInsert(ctx, store.MessageInsertParams{TenantID: "acme", EventKey: "evk_1", Messages: []*store.Message{added}, Now: t0})
+	require.NoError(t, err)
+	require.Equal(t, []string{added.ID}, written)
+	require.Len(t, refs(), 3)
+	require.Equal(t, byte(0x81), eventRecord("evk_1")[0], "the old record is left as it is")
+	require.Equal(t, map[string]int{"event_messages": 3}, keyCounts(t, s, "event_messages"))
+
+	seed(t, s, "acme", "ep_1", "evk_2", 1)
+	require.Equal(t, byte(0x82), eventRecord("evk_2")[0])
+	require.Equal(t, map[string]int{"event_messages": 3}, keyCounts(t, s, "event_messages"), "nothing of the new event's")
+
+	res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, res.Claims, 4)
+	for _, c := range res.Claims {
+		require.Equal(t, "{}", string(c.Event.Payload))
+		require.NoError(t, s.MessageComplete(ctx, store.MessageCompleteParams{MessageID: c.Message.ID,
+			LeaseToken: c.Message.LeaseToken, Status: store.StatusSucceeded, Now: t0}))
+	}
+	purged, err := s.Purge(ctx, store.PurgeParams{TenantID: "acme", Before: t0.Add(time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, 2, purged.Events)
+	require.Equal(t, 4, purged.Messages)
+	require.Equal(t, map[string]int{"event_messages": 0, "events": 0, "messages": 0},
+		keyCounts(t, s, "event_messages", "events", "messages"))
+}
+
 // bulkDisabled queues n messages ahead of whatever is published next, to
 // a disabled endpoint, so that they fill more than one claim's admit.
 func bulkDisabled(t *testing.T, s *bolt.Store, n int) {
@@ -333,6 +391,29 @@ func TestIntake_a_corrupt_record_keeps_its_event_purgeable(t *testing.T) {
 	pr, err := s.Purge(ctx, store.PurgeParams{TenantID: "acme", Before: t0.Add(time.Hour)})
 	require.NoError(t, err)
 	require.Equal(t, 1, pr.Events)
+}
+
+// An event record written since format 10 alone lists its messages: the
+// purge keeps one it cannot read whole, messages included, rather than
+// leave them behind.
+func TestPurge_keeps_an_event_whose_record_cannot_be_read(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	m := seed(t, s, "acme", "ep_1", "evk_1", 1)[0]
+	res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, res.Claims, 1)
+	require.NoError(t, s.MessageComplete(ctx, store.MessageCompleteParams{MessageID: m.ID,
+		LeaseToken: res.Claims[0].Message.LeaseToken, Status: store.StatusSucceeded, Now: t0}))
+	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("events")).Put([]byte("evk_1"), []byte{0x82, 9, 'k'})
+	}))
+	pr, err := s.Purge(ctx, store.PurgeParams{TenantID: "acme", Before: t0.Add(time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, store.PurgeResult{Kept: 1}, pr)
+	require.Equal(t, map[string]int{"events": 1, "messages": 1}, keyCounts(t, s, "events", "messages"))
+	_, err = s.MessageGet(ctx, "acme", m.ID)
+	require.NoError(t, err)
 }
 
 // EndpointDelete and Purge queue the intake first, but leave a corrupt

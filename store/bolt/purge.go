@@ -156,7 +156,18 @@ func purgeEventsStep(tx *bbolt.Tx, p store.PurgeParams, after string, limit int,
 // purgeEvent deletes one event with its messages and attempts unless one
 // of its messages is live.
 func purgeEvent(tx *bbolt.Tx, tenantID, key string, pos []byte, res *store.PurgeResult) error {
-	refs := eventMessages(tx, key)
+	ev, held, err := readEvent(tx, []byte(key))
+	var refs []store.MessageRef
+	switch {
+	case err == nil:
+		refs = ev.Messages
+	case held:
+		// Its record alone lists its messages: kept whole for an operator.
+		res.Kept++
+		return nil
+	default:
+		refs = oldEventMessages(tx, key)
+	}
 	msgs := make([]*store.Message, 0, len(refs))
 	mb := tx.Bucket(bucketMessages)
 	for _, r := range refs {
@@ -186,17 +197,20 @@ func purgeEvent(tx *bbolt.Tx, tenantID, key string, pos []byte, res *store.Purge
 			{bucketEpMsgs, append(tenantPrefix(m.EndpointID), timeKey(m.CreatedAt, m.ID)...)},
 			{bucketDead, tenantKey(tenantID, m.ID)},
 			{bucketDeadByEp, tenantKey(m.EndpointID, m.ID)},
-			{bucketEventMsgs, tenantKey(key, m.ID)},
 		} {
 			if err := tx.Bucket(del.b).Delete(del.key); err != nil {
+				return err
+			}
+		}
+		if !held {
+			if err := tx.Bucket(bucketEventMsgs).Delete(tenantKey(key, m.ID)); err != nil {
 				return err
 			}
 		}
 		res.Messages++
 	}
 	events := tx.Bucket(bucketEvents)
-	ev, err := decodeEvent(events.Get([]byte(key)))
-	if err == nil {
+	if ev != nil {
 		idem := tx.Bucket(bucketIdem)
 		if ik := tenantKey(tenantID, ev.ID); bytes.Equal(idem.Get(ik), []byte(key)) {
 			if err := idem.Delete(ik); err != nil {

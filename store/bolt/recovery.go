@@ -18,7 +18,7 @@ func (s *Store) MessageInsert(ctx context.Context, p store.MessageInsertParams) 
 	var written []string
 	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 		written = nil
-		ev, err := decodeEvent(tx.Bucket(bucketEvents).Get([]byte(p.EventKey)))
+		ev, held, err := readEvent(tx, []byte(p.EventKey))
 		if err != nil {
 			return rejectNotFound(err)
 		}
@@ -26,7 +26,7 @@ func (s *Store) MessageInsert(ctx context.Context, p store.MessageInsertParams) 
 			return reject(store.ErrNotFound)
 		}
 		has := map[string]bool{}
-		for _, r := range eventMessages(tx, p.EventKey) {
+		for _, r := range ev.Messages {
 			has[r.EndpointID] = true
 		}
 		q := newQtx(tx)
@@ -39,6 +39,22 @@ func (s *Store) MessageInsert(ctx context.Context, p store.MessageInsertParams) 
 				return err
 			}
 			written = append(written, m.ID)
+			ref := store.MessageRef{MessageID: m.ID, EndpointID: m.EndpointID}
+			if held {
+				ev.Messages = append(ev.Messages, ref)
+			} else if err := tx.Bucket(bucketEventMsgs).Put(tenantKey(ev.Key, m.ID), []byte(m.EndpointID)); err != nil {
+				return err
+			}
+		}
+		if held && len(written) > 0 {
+			sortRefs(ev.Messages)
+			v, err := encodeEvent(ev)
+			if err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketEvents).Put([]byte(ev.Key), v); err != nil {
+				return err
+			}
 		}
 		return q.flush()
 	})
