@@ -106,9 +106,9 @@ type Options struct {
 	// Files under 64 MiB are left alone.
 	TrimInterval time.Duration
 	// RouteCacheSize is how many decoded endpoint records the store keeps
-	// for EndpointListAll, which every publish calls; a tenant with more
-	// endpoints than this is read from the file each time. Defaults to
-	// 10,000; negative turns the cache off.
+	// for EndpointListAll, which every publish calls (a tenant with more
+	// endpoints than this is read from the file each time), and, apart,
+	// for claims. Defaults to 10,000; negative turns both caches off.
 	RouteCacheSize int
 	// IndexInterval is how often the background indexer writes the index
 	// entries that publishes and deliveries leave in the index log (see
@@ -125,6 +125,8 @@ type Store struct {
 	db     *bbolt.DB
 	c      *committer
 	routes *routeCache // nil: off
+	// decoded holds the endpoints claims decoded (nil: off).
+	decoded *endpointRecords
 
 	closing  chan struct{} // closed when Close begins
 	trimDone chan struct{}
@@ -200,6 +202,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	if o.RouteCacheSize > 0 {
 		s.routes = newRouteCache(o.RouteCacheSize)
+		s.decoded = newEndpointRecords(o.RouteCacheSize)
 	}
 	if o.TrimInterval > 0 && s.trimmable() {
 		go s.trimLoop(o.TrimInterval)

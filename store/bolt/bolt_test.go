@@ -2,6 +2,7 @@ package bolt_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -84,6 +85,39 @@ func seed(t *testing.T, s *bolt.Store, tenant, endpointID, eventKey string, n in
 	_, err := s.EventInsert(ctx, store.EventInsertParams{Event: ev, Messages: msgs, IdempotencyWindow: time.Hour, Now: t0})
 	require.NoError(t, err)
 	return msgs
+}
+
+// Claims keep the endpoints they decode, but hand out what the file holds
+// now: a record rewritten by the store, or around it, is decoded again.
+func TestClaim_hands_out_the_endpoint_as_stored_now(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	claimURL := func(eventKey string) string {
+		t.Helper()
+		seed(t, s, "acme", "ep_1", eventKey, 1)
+		res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+		require.NoError(t, err)
+		require.Len(t, res.Claims, 1)
+		return res.Claims[0].Endpoint.URL
+	}
+	require.Equal(t, "https://e.example/", claimURL("evk_1"))
+	require.Equal(t, "https://e.example/", claimURL("evk_2"))
+
+	ep, err := s.EndpointGet(ctx, "acme", "ep_1")
+	require.NoError(t, err)
+	ep.URL = "https://updated.example/"
+	require.NoError(t, s.EndpointUpdate(ctx, ep, t0))
+	require.Equal(t, "https://updated.example/", claimURL("evk_3"))
+
+	require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
+		ep.URL = "https://raw.example/"
+		v, err := json.Marshal(ep)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("endpoints")).Put([]byte("acme\x00ep_1"), v)
+	}))
+	require.Equal(t, "https://raw.example/", claimURL("evk_4"))
 }
 
 func TestClaim_quarantines_a_corrupt_record_instead_of_blocking_the_queue(t *testing.T) {

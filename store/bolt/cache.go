@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"hash/maphash"
 	"sync"
 
@@ -130,4 +131,48 @@ func (c *routeCache) eventTypesChanged() {
 	defer c.mu.Unlock()
 	c.typesGen++
 	clear(c.types)
+}
+
+// endpointRecords keeps the endpoints claims decode, each with the record
+// bytes it was decoded from: a claim that reads the same bytes again
+// reuses the decoded endpoint, which claims hand out for reading only.
+// Checked against the record read in the claim's own transaction, an
+// entry needs no invalidation. Held to limit entries.
+type endpointRecords struct {
+	mu    sync.Mutex
+	limit int
+	m     map[string]endpointRecord // endpoint ID → record
+}
+
+type endpointRecord struct {
+	raw []byte
+	ep  *store.Endpoint
+}
+
+func newEndpointRecords(limit int) *endpointRecords {
+	return &endpointRecords{limit: limit, m: map[string]endpointRecord{}}
+}
+
+// get returns the endpoint decoded from raw, if held.
+func (c *endpointRecords) get(id string, raw []byte) *store.Endpoint {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.m[id]; ok && bytes.Equal(r.raw, raw) {
+		return r.ep
+	}
+	return nil
+}
+
+// put holds ep, decoded from raw, which it copies (bbolt's memory is the
+// transaction's).
+func (c *endpointRecords) put(id string, raw []byte, ep *store.Endpoint) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[id]; !ok && len(c.m) >= c.limit {
+		for victim := range c.m { // map order: an arbitrary victim
+			delete(c.m, victim)
+			break
+		}
+	}
+	c.m[id] = endpointRecord{raw: bytes.Clone(raw), ep: ep}
 }

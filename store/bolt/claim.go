@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -36,7 +37,7 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) (s
 	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 		res = store.MessageClaimResult{}
 		cl := &claimer{qtx: newQtx(tx), p: p, budget: max(p.Limit, 1),
-			endpoints: map[string]*store.Endpoint{}, events: map[string]*store.Event{}}
+			endpoints: map[string]*store.Endpoint{}, events: map[string]*store.Event{}, decoded: s.decoded}
 		var err error
 		more, err = cl.admit(nil, admitBatch, p.Now)
 		if err != nil {
@@ -97,6 +98,7 @@ type claimer struct {
 	corruptEndpoints []string
 	endpoints        map[string]*store.Endpoint // nil value: deleted
 	events           map[string]*store.Event
+	decoded          *endpointRecords // nil: off
 }
 
 // visit takes the endpoint's turn: it leases what the endpoint's cap, its
@@ -246,10 +248,20 @@ func (cl *claimer) endpoint(tenantID, id string) (*store.Endpoint, error) {
 	if ep, ok := cl.endpoints[id]; ok {
 		return ep, nil
 	}
+	key := tenantKey(tenantID, id)
+	raw := cl.tx.Bucket(bucketEndpoints).Get(key)
 	var ep *store.Endpoint
-	err := getRecord(cl.tx.Bucket(bucketEndpoints), tenantKey(tenantID, id), &ep)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
+	if raw != nil && cl.decoded != nil {
+		ep = cl.decoded.get(id, raw)
+	}
+	if raw != nil && ep == nil {
+		ep = new(store.Endpoint)
+		if err := json.Unmarshal(raw, ep); err != nil {
+			return nil, fmt.Errorf("bolt: decode %q: %w", key, err)
+		}
+		if cl.decoded != nil {
+			cl.decoded.put(id, raw, ep)
+		}
 	}
 	cl.endpoints[id] = ep
 	return ep, nil
