@@ -139,7 +139,8 @@ func TestEvent_refuses_a_record_it_cannot_read(t *testing.T) {
 func BenchmarkEventRecord(b *testing.B) {
 	ev := &store.Event{Key: "evk_0d4d6cympvjt0ezvy8hq9rcnec", TenantID: "acme", ID: "evt_0d4d6cympvjt0ezvy8hq9rcnec",
 		Type: "order.created", ContentType: "application/json", Labels: map[string]string{"region": "eu"},
-		OccurredAt: time.Now().UTC(), CreatedAt: time.Now().UTC(), Payload: make([]byte, 1024)}
+		OccurredAt: time.Now().UTC(), CreatedAt: time.Now().UTC(), Payload: make([]byte, 1024),
+		Messages: []store.MessageRef{{MessageID: "msg_0d4d6cympvjt0ezvy8hq9rcnec", EndpointID: "ep_0d4d6cympvjt0ezvy8hq9rcnec"}}}
 	v, err := encodeEvent(ev)
 	if err != nil {
 		b.Fatal(err)
