@@ -77,9 +77,9 @@ var (
 // message.go), version 5 the index log (see indexlog.go), version 6 the
 // binary endpoint states (see state.go), version 7 the index log's attempt
 // entries (ixAttempt), version 8 the binary event records and version 9
-// their message lists (see event.go), each of which a newer binary reads alongside what the older
-// wrote, so Open upgrades them in place; each new number keeps an older
-// binary from opening a file it would misread.
+// their message lists (see event.go), each of which a newer binary reads
+// alongside what the older wrote, so Open upgrades them in place; each new
+// number keeps an older binary from opening a file it would misread.
 const formatVersion = "10"
 
 // ErrFormat is returned by Open for a file written in another layout.
