@@ -429,7 +429,8 @@ type MessageClaimParams struct {
 	Admit func(ep *Endpoint, want int) (n int, notBefore time.Time)
 }
 
-// Claim is a leased message with what its delivery needs.
+// Claim is a leased message with what its delivery needs. A store may hand
+// the same Endpoint to several claims: callers read it, never modify it.
 type Claim struct {
 	Message  *Message
 	Event    *Event
