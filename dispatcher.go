@@ -919,13 +919,11 @@ func (d *Dispatcher) validateEvent(ev *Event) error {
 func (t *Tenant) insert(ctx context.Context, ev *store.Event, targets []*store.Endpoint) (*PublishResult, error) {
 	due := ev.CreatedAt.Add(t.d.cfg.RetrySchedule[0])
 	msgs := make([]*store.Message, len(targets))
-	ev.Messages = make([]store.MessageRef, len(targets))
 	for i, ep := range targets {
 		msgs[i] = &store.Message{
 			ID: ids.New("msg"), TenantID: t.id, EndpointID: ep.ID, EventID: ev.ID, EventKey: ev.Key,
 			Status: store.StatusPending, NextAttemptAt: due, CreatedAt: ev.CreatedAt, UpdatedAt: ev.CreatedAt,
 		}
-		ev.Messages[i] = store.MessageRef{MessageID: msgs[i].ID, EndpointID: ep.ID}
 	}
 	res, err := t.d.store.EventInsert(ctx, store.EventInsertParams{
 		Event: ev, Messages: msgs, IdempotencyWindow: t.d.cfg.IdempotencyWindow, Now: ev.CreatedAt,

@@ -396,6 +396,8 @@ type Message struct {
 
 // EventInsertParams are the arguments of Store.EventInsert.
 type EventInsertParams struct {
+	// Event is the event to store; its Messages are ignored, as the store
+	// lists Messages below.
 	Event *Event
 	// Messages are new messages (StatusPending, NextAttemptAt set) for Event.
 	Messages          []*Message
@@ -405,7 +407,8 @@ type EventInsertParams struct {
 
 // EventInsertResult is the outcome of Store.EventInsert.
 type EventInsertResult struct {
-	// Event is the stored event: the new one, or the original on a duplicate.
+	// Event is the stored event, its Messages listed: the new one, or the
+	// original on a duplicate.
 	Event     *Event
 	Duplicate bool
 }

@@ -191,9 +191,10 @@ func (r *recordReader) refs() ([]store.MessageRef, bool) {
 		return nil, true
 	}
 	start := r.off
-	bounds := make([][2]int, 2*count)
-	for i := range bounds {
-		bounds[i] = r.text()
+	var onStack [32][2]int
+	bounds := onStack[:0]
+	for range 2 * count {
+		bounds = append(bounds, r.text())
 	}
 	if r.bad {
 		return nil, false

@@ -243,8 +243,10 @@ func newEvent(tenant, id, key string, now time.Time, msgs ...msg) (*store.Event,
 // insert calls EventInsert with the suite's idempotency window.
 func (f *fixture) insert(ev *store.Event, msgs []*store.Message, now time.Time) store.EventInsertResult {
 	f.t.Helper()
+	in := *ev
+	in.Messages = nil // the store lists them from msgs
 	res, err := f.s.EventInsert(f.ctx, store.EventInsertParams{
-		Event:             ev,
+		Event:             &in,
 		Messages:          msgs,
 		IdempotencyWindow: window,
 		Now:               now,
