@@ -134,6 +134,7 @@ type Store struct {
 	admitWake, admitDone chan struct{}
 	indexDone            chan struct{} // closed when the indexer stops
 	idem                 pendingIdem
+	times                eventTimes
 
 	closeOnce sync.Once
 	closeErr  error
@@ -186,6 +187,9 @@ func Open(path string, opts *Options) (*Store, error) {
 		}
 		if err := meta.Put([]byte("format"), []byte(formatVersion)); err != nil {
 			return err
+		}
+		if k, _ := tx.Bucket(bucketIndexLog).Cursor().First(); k != nil {
+			s.times.cur.unknown = true
 		}
 		return s.idem.load(tx)
 	})
@@ -640,6 +644,9 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 		res = store.EventInsertResult{Event: ev}
 		return q.flush()
 	})
+	if err == nil && !res.Duplicate {
+		s.times.note(ev.CreatedAt)
+	}
 	return res, err
 }
 

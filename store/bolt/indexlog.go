@@ -225,7 +225,9 @@ func dropRecords(tx *bbolt.Tx, last []byte) error {
 // of its own, so that no one commit holds the writer long; the pass's
 // records go last. Applying an entry twice writes the same, so a crash
 // between these writes loses nothing: the records are applied again.
-func (s *Store) flushIndexes(ctx context.Context) error {
+func (s *Store) flushIndexes(ctx context.Context) (err error) {
+	m := s.times.begin()
+	defer func() { s.times.end(m, err == nil) }()
 	var bound []byte
 	for {
 		var last []byte
@@ -377,4 +379,84 @@ func (p *pendingIdem) load(tx *bbolt.Tx) error {
 			return nil
 		})
 	})
+}
+
+// eventTimes tracks how old the events are whose tenant_events entries may
+// still wait in the index log, so that a purge applies the log first only
+// when one of them may be old enough to purge (mayHoldBefore). A purge runs
+// for every tenant in turn: applying the log for each, while publishes and
+// deliveries kept it filling, wrote every index once per tenant purged, in
+// passes of a few entries each.
+//
+// A flush takes what was noted before it began (begin) and gives it back
+// if it fails (end); an event is noted once its publish has committed, so
+// one committed after a flush took its bound is noted for the next flush.
+type eventTimes struct {
+	mu       sync.Mutex
+	cur      timeMark
+	inflight map[*timeMark]struct{}
+}
+
+// timeMark is what eventTimes knows of some entries of the log.
+type timeMark struct {
+	any     bool      // some entries were noted
+	oldest  time.Time // the oldest of them, when any
+	unknown bool      // the entries were in the log at Open: their times are not known
+}
+
+func (m *timeMark) merge(o timeMark) {
+	if o.any && (!m.any || o.oldest.Before(m.oldest)) {
+		m.any, m.oldest = true, o.oldest
+	}
+	m.unknown = m.unknown || o.unknown
+}
+
+func (m *timeMark) before(t time.Time) bool {
+	return m.unknown || m.any && m.oldest.Before(t)
+}
+
+// note records that a committed write logged the entry of an event created at.
+func (e *eventTimes) note(at time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cur.merge(timeMark{any: true, oldest: at})
+}
+
+// begin hands a flush what was noted so far.
+func (e *eventTimes) begin() *timeMark {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := new(timeMark)
+	*m, e.cur = e.cur, timeMark{}
+	if e.inflight == nil {
+		e.inflight = map[*timeMark]struct{}{}
+	}
+	e.inflight[m] = struct{}{}
+	return m
+}
+
+// end closes a flush: what it took stays noted unless it applied the log.
+func (e *eventTimes) end(m *timeMark, applied bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.inflight, m)
+	if !applied {
+		e.cur.merge(*m)
+	}
+}
+
+// mayHoldBefore reports whether the log may hold the entry of an event
+// created before t.
+func (e *eventTimes) mayHoldBefore(t time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cur.before(t) {
+		return true
+	}
+	for m := range e.inflight {
+		if m.before(t) {
+			return true
+		}
+	}
+	return false
 }

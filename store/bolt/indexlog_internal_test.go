@@ -3,6 +3,7 @@ package bolt
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	bbolt "go.etcd.io/bbolt"
@@ -121,4 +122,34 @@ func FuzzIndexLogRecord(f *testing.F) {
 		}))
 		require.Equal(t, []byte(again), []byte(twice))
 	})
+}
+
+// A flush takes what was noted before it began: what it took counts while
+// it runs and, if it fails, after; what is noted meanwhile waits for the
+// next flush.
+func TestEventTimes_follow_the_flushes(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var e eventTimes
+	require.False(t, e.mayHoldBefore(t0.Add(time.Hour)), "nothing noted")
+	e.note(t0.Add(time.Minute))
+	e.note(t0)
+	require.True(t, e.mayHoldBefore(t0.Add(time.Nanosecond)))
+	require.False(t, e.mayHoldBefore(t0), "the oldest is t0")
+
+	failed := e.begin()
+	require.True(t, e.mayHoldBefore(t0.Add(time.Nanosecond)), "taken by a flush still running")
+	e.end(failed, false)
+	require.True(t, e.mayHoldBefore(t0.Add(time.Nanosecond)), "given back by the failed flush")
+
+	flush := e.begin()
+	e.note(t0.Add(time.Hour)) // committed after the flush began
+	e.end(flush, true)
+	require.False(t, e.mayHoldBefore(t0.Add(time.Hour)))
+	require.True(t, e.mayHoldBefore(t0.Add(time.Hour+time.Nanosecond)), "left for the next flush")
+
+	e.end(e.begin(), true)
+	e.cur.unknown = true // as Open marks a log it found
+	require.True(t, e.mayHoldBefore(time.Time{}))
+	e.end(e.begin(), true)
+	require.False(t, e.mayHoldBefore(t0.Add(time.Hour*24)))
 }

@@ -255,3 +255,58 @@ func TestOpen_upgrades_a_version_7_file(t *testing.T) {
 	require.Equal(t, map[string]int{"index_log": 0, "attempts_by_tenant": 0, "attempts_by_class": 0, "attempts_by_endpoint": 0,
 		"attempts_by_event": 0, "attempts_by_message": 0}, keyCounts(t, s, attemptIndexes...))
 }
+
+// publishCancelled publishes event key at t0 with one message to an
+// endpoint that does not exist, so it is stored cancelled: final, with no
+// attempt and no rollup, and found by a purge through tenant_events alone.
+func publishCancelled(t *testing.T, s *bolt.Store, key string) {
+	t.Helper()
+	ev := &store.Event{Key: key, TenantID: "acme", ID: "id-" + key, Type: "t.x", CreatedAt: t0, Payload: []byte("{}")}
+	m := &store.Message{ID: "msg_" + key, TenantID: "acme", EndpointID: "ep_gone", EventID: ev.ID, EventKey: key,
+		Status: store.StatusPending, NextAttemptAt: t0, CreatedAt: t0}
+	_, err := s.EventInsert(ctx, store.EventInsertParams{Event: ev, Messages: []*store.Message{m}, IdempotencyWindow: time.Hour, Now: t0})
+	require.NoError(t, err)
+}
+
+// A purge that finds nothing old enough leaves the log to the indexer: it
+// runs for every tenant in turn, and applying the log each time wrote every
+// index once per tenant. One whose events may wait in the log applies it
+// first, and finds them.
+func TestIndexLog_a_purge_applies_it_only_when_it_may_hold_what_to_purge(t *testing.T) {
+	t.Parallel()
+	s := openTestWith(t, noIndexer)
+	publishCancelled(t, s, "evk_1")
+	for _, tenant := range []string{"acme", "other"} {
+		res, err := s.Purge(ctx, store.PurgeParams{TenantID: tenant, Before: t0, Limit: 10})
+		require.NoError(t, err)
+		require.Equal(t, store.PurgeResult{}, res, "nothing created before t0")
+		require.Equal(t, map[string]int{"index_log": 1, "idempotency": 0, "tenant_events": 0, "endpoint_messages": 0},
+			keyCounts(t, s, deferred...), "the log is left as it was")
+	}
+	res, err := s.Purge(ctx, store.PurgeParams{TenantID: "acme", Before: t0.Add(time.Nanosecond), Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, store.PurgeResult{Events: 1, Messages: 1}, res)
+	require.Equal(t, map[string]int{"index_log": 0, "idempotency": 0, "tenant_events": 0, "endpoint_messages": 0},
+		keyCounts(t, s, deferred...), "applied, then the event and its entries purged")
+	require.Equal(t, 0, keyCounts(t, s, "events")["events"])
+}
+
+// The times of the events in the log are known only for what this Open
+// wrote: a log left by the last one is applied before any purge.
+func TestIndexLog_a_purge_after_a_reopen_finds_the_events_it_holds(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "webhook.db")
+	s, err := bolt.Open(path, noIndexer)
+	require.NoError(t, err)
+	publishCancelled(t, s, "evk_1")
+	require.NoError(t, s.Close())
+
+	s, err = bolt.Open(path, noIndexer)
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, 1, keyCounts(t, s, "index_log")["index_log"])
+	res, err := s.Purge(ctx, store.PurgeParams{TenantID: "acme", Before: t0.Add(time.Hour), Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, store.PurgeResult{Events: 1, Messages: 1}, res)
+	require.Equal(t, 0, keyCounts(t, s, "events")["events"])
+}
