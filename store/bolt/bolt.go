@@ -76,11 +76,12 @@ var (
 // Version 3 lacks the intake, version 4 the binary message records (see
 // message.go), version 5 the index log (see indexlog.go), version 6 the
 // binary endpoint states (see state.go), version 7 the index log's attempt
-// entries (ixAttempt), version 8 the binary event records and version 9
-// their message lists (see event.go), each of which a newer binary reads
+// entries (ixAttempt), version 8 the binary event records, version 9
+// their message lists (see event.go) and version 10 the binary attempt
+// records (see attempt.go), each of which a newer binary reads
 // alongside what the older wrote, so Open upgrades them in place; each new
 // number keeps an older binary from opening a file it would misread.
-const formatVersion = "10"
+const formatVersion = "11"
 
 // ErrFormat is returned by Open for a file written in another layout.
 var ErrFormat = errors.New("bolt: unsupported file format")
@@ -182,7 +183,7 @@ func Open(path string, opts *Options) (*Store, error) {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get([]byte("format")); v != nil && !slices.Contains([]string{"3", "4", "5", "6", "7", "8", "9", formatVersion}, string(v)) {
+		if v := meta.Get([]byte("format")); v != nil && !slices.Contains([]string{"3", "4", "5", "6", "7", "8", "9", "10", formatVersion}, string(v)) {
 			return fmt.Errorf("%w: version %q", ErrFormat, v)
 		}
 		if err := meta.Put([]byte("format"), []byte(formatVersion)); err != nil {
@@ -765,10 +766,10 @@ func getOwned[T any](b *bbolt.Bucket, key []byte, tenantID string, tenantOf func
 
 // MessageComplete implements store.Store.
 func (s *Store) MessageComplete(ctx context.Context, p store.MessageCompleteParams) error {
-	var att encodedAttempt
+	att := encodedAttempt{a: p.Attempt}
 	if p.Attempt != nil {
 		var err error
-		if att, err = encodeAttempt(p.Attempt); err != nil {
+		if att.meta, err = encodeAttempt(p.Attempt); err != nil {
 			return err
 		}
 	}
@@ -905,18 +906,28 @@ func tenantKey(tenantID, id string) []byte {
 }
 
 // getRecord decodes the record under key: JSON, except a message written
-// since format 5, which has the binary form of message.go.
+// since format 5 and an attempt since format 11, which have the binary
+// forms of message.go and attempt.go.
 func getRecord[T any](b *bbolt.Bucket, key []byte, dst **T) error {
 	v := b.Get(key)
 	if v == nil {
 		return store.ErrNotFound
 	}
-	if _, isMessage := any(dst).(**store.Message); isMessage && len(v) > 0 && v[0] != '{' {
-		m, err := decodeMessage(v)
-		if err != nil {
-			return fmt.Errorf("bolt: decode %q: %w", key, err)
+	var decoded any // by a record's own decoder, rather than as JSON
+	var err error
+	switch any(dst).(type) {
+	case **store.Message:
+		if len(v) > 0 && v[0] != '{' {
+			decoded, err = decodeMessage(v)
 		}
-		*dst = any(m).(*T)
+	case **store.Attempt:
+		decoded, err = decodeAttempt(v)
+	}
+	if err != nil {
+		return fmt.Errorf("bolt: decode %q: %w", key, err)
+	}
+	if decoded != nil {
+		*dst = decoded.(*T)
 		return nil
 	}
 	var x T

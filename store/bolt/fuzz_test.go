@@ -118,25 +118,32 @@ func FuzzDecodeEvent(f *testing.F) {
 		} else if n := binary.BigEndian.Uint32(v); !bytes.Equal(ev.Payload, v[4+n:]) {
 			t.Fatalf("payload %q, want the %d bytes after the metadata", ev.Payload, len(v)-4-int(n))
 		}
-		enc, err := encodeEvent(ev)
-		if err != nil {
-			t.Fatalf("a decoded event does not encode again: %v", err)
-		}
-		again, err := decodeEvent(enc)
-		if err != nil {
-			t.Fatalf("decoding the re-encoded event: %v\n%q", err, enc)
-		}
-		if !fuzzEventsEqual(ev, again) {
-			t.Fatalf("decode(encode(ev)) != ev:\n%+v\n%+v", ev, again)
-		}
-		enc2, err := encodeEvent(again)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(enc, enc2) {
-			t.Fatalf("encoding is not stable:\n%q\n%q", enc, enc2)
-		}
+		requireStableEncoding(t, ev, encodeEvent, decodeEvent, fuzzEventsEqual)
 	})
+}
+
+// requireStableEncoding checks that a decoded record x encodes to a record
+// that decodes to what x holds, and encodes again to the same bytes.
+func requireStableEncoding[T any](t *testing.T, x *T, encode func(*T) ([]byte, error), decode func([]byte) (*T, error), equal func(a, b *T) bool) {
+	t.Helper()
+	enc, err := encode(x)
+	if err != nil {
+		t.Fatalf("a decoded record does not encode again: %v", err)
+	}
+	again, err := decode(enc)
+	if err != nil {
+		t.Fatalf("decoding the re-encoded record: %v\n%q", err, enc)
+	}
+	if !equal(x, again) {
+		t.Fatalf("decode(encode(x)) != x:\n%+v\n%+v", x, again)
+	}
+	enc2, err := encode(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(enc, enc2) {
+		t.Fatalf("encoding is not stable:\n%q\n%q", enc, enc2)
+	}
 }
 
 // FuzzDecodeRecord writes arbitrary bytes as the value of a message and of an
@@ -224,5 +231,79 @@ func FuzzDecodeRecord(f *testing.F) {
 		if _, err := s.EndpointList(ctx, "acme", store.ListParams{}); (err == nil) != (e != nil) {
 			t.Fatalf("EndpointList disagrees with getRecord: %v", err)
 		}
+	})
+}
+
+// fuzzAttemptsEqual compares two decoded attempts: times as instants with
+// their offsets, and an empty and a nil header set or value list alike.
+func fuzzAttemptsEqual(a, b *store.Attempt) bool {
+	_, offA := a.StartedAt.Zone()
+	_, offB := b.StartedAt.Zone()
+	if !a.StartedAt.Equal(b.StartedAt) || offA != offB {
+		return false
+	}
+	headersEqual := func(x, y map[string][]string) bool {
+		if len(x) != len(y) {
+			return false
+		}
+		for k, vx := range x {
+			vy, ok := y[k]
+			if !ok || len(vx) != len(vy) || len(vx) > 0 && !reflect.DeepEqual(vx, vy) {
+				return false
+			}
+		}
+		return true
+	}
+	if !headersEqual(a.RequestHeaders, b.RequestHeaders) || !headersEqual(a.ResponseHeaders, b.ResponseHeaders) {
+		return false
+	}
+	x, y := *a, *b
+	x.StartedAt, y.StartedAt = time.Time{}, time.Time{}
+	x.RequestHeaders, y.RequestHeaders, x.ResponseHeaders, y.ResponseHeaders = nil, nil, nil, nil
+	return reflect.DeepEqual(x, y)
+}
+
+func FuzzDecodeAttempt(f *testing.F) {
+	good, err := encodeAttempt(&store.Attempt{ID: "att_1", TenantID: "acme", MessageID: "msg_1", EndpointID: "ep_1",
+		EventID: "evt-1", Number: 2, Trigger: store.TriggerManual, StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("", 3600)),
+		Duration: time.Second, URL: "https://a.example/", StatusCode: 500, ErrorClass: store.ErrorHTTPStatus, Error: "HTTP 500",
+		RequestHeaders:  map[string][]string{"A": {"1", "2"}, "B": {}},
+		ResponseHeaders: map[string][]string{"C": {"3"}}, ResponseTruncated: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	bare, err := encodeAttempt(&store.Attempt{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range [][]byte{
+		good,
+		bare,
+		good[:len(good)-3],
+		append(bytes.Clone(bare[:10]), 2, 1, 'B', 0, 1, 'A', 0, 0), // names out of order, no tail
+		[]byte(`{"id":"att_1","started_at":"2026-01-01T00:00:00+01:30","request_headers":{"A":[],"B":null}}`),
+		[]byte(`{"number":1e400}`),
+		[]byte(`{"started_at":"10000-01-01T00:00:00Z"}`),
+		nil,
+		{},
+		{attemptV1},
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		a, err := decodeAttempt(v)
+		if err != nil {
+			if a != nil {
+				t.Fatalf("an attempt came back with error %v", err)
+			}
+			if !errors.Is(err, errCorruptAttempt) {
+				t.Fatalf("corrupt record: %v, want errCorruptAttempt", err)
+			}
+			return
+		}
+		if a == nil {
+			t.Fatal("nil attempt without an error")
+		}
+		requireStableEncoding(t, a, encodeAttempt, decodeAttempt, fuzzAttemptsEqual)
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -101,14 +100,7 @@ func attemptIndexKey(code byte, tenantID []byte, class store.StatusClass, ids [3
 // transaction.
 type encodedAttempt struct {
 	a    *store.Attempt
-	meta []byte
-}
-
-func encodeAttempt(a *store.Attempt) (encodedAttempt, error) {
-	c := *a
-	c.ResponseBody = nil
-	meta, err := json.Marshal(&c)
-	return encodedAttempt{a: a, meta: meta}, err
+	meta []byte // encodeAttempt's record
 }
 
 // putAttempt stores an attempt and adds its index entries to ix.

@@ -126,7 +126,7 @@ func buildHistory(b *testing.B, n int) (*Store, time.Time) {
 				if err != nil {
 					return err
 				}
-				if err := putAttempt(tx, &ix, enc); err != nil {
+				if err := putAttempt(tx, &ix, encodedAttempt{a: a, meta: enc}); err != nil {
 					return err
 				}
 				if err := recordStats(tx, a); err != nil {

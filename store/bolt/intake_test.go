@@ -66,7 +66,7 @@ func TestIntake_survives_a_reopen(t *testing.T) {
 }
 
 // currentFormat is the file format this binary writes.
-const currentFormat = "10"
+const currentFormat = "11"
 
 // requireFormat checks the format the file of s is marked with.
 func requireFormat(t *testing.T, s *bolt.Store, want string) {
@@ -280,6 +280,63 @@ func TestOpen_upgrades_a_version_9_file_with_messages_outside_the_event(t *testi
 	require.Equal(t, 4, purged.Messages)
 	require.Equal(t, map[string]int{"event_messages": 0, "events": 0, "messages": 0},
 		keyCounts(t, s, "event_messages", "events", "messages"))
+}
+
+// Format 10 and earlier stored attempts as JSON: after the upgrade such an
+// attempt is still read, listed and purged, while new attempts are written
+// in the binary form.
+func TestOpen_upgrades_a_version_10_file_with_JSON_attempts(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v10.db")
+	s, err := bolt.Open(path, nil)
+	require.NoError(t, err)
+	seed(t, s, "acme", "ep_1", "evk_1", 1)
+	complete := func(s *bolt.Store, attemptID string, status int) {
+		t.Helper()
+		c := claimFirst(t, s, t0)
+		require.NoError(t, s.MessageComplete(ctx, store.MessageCompleteParams{MessageID: c.Message.ID, LeaseToken: c.Message.LeaseToken,
+			Status: store.StatusSucceeded, Now: t0, Attempt: &store.Attempt{ID: attemptID, TenantID: "acme", MessageID: c.Message.ID,
+				EndpointID: "ep_1", EventID: c.Message.EventID, Number: 1, StartedAt: t0, URL: "https://e.example/", StatusCode: status,
+				RequestHeaders: map[string][]string{"Webhook-Id": {c.Message.ID}}, ResponseBody: []byte("ok")}}))
+	}
+	complete(s, "att_1", 200)
+	stored := func(id string) []byte {
+		var v []byte
+		require.NoError(t, s.RawDB().View(func(tx *bbolt.Tx) error {
+			v = bytes.Clone(tx.Bucket([]byte("attempts")).Get([]byte(id)))
+			return nil
+		}))
+		return v
+	}
+	require.Equal(t, byte(0x83), stored("att_1")[0])
+	old, err := s.AttemptGet(ctx, "acme", "att_1")
+	require.NoError(t, err)
+	old.ResponseBody = nil // stored apart, in either form
+	meta, err := json.Marshal(old)
+	require.NoError(t, err)
+	s = reopenAs(t, s, path, "10", nil, func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("attempts")).Put([]byte("att_1"), meta)
+	})
+	require.Equal(t, meta, stored("att_1"))
+	got, err := s.AttemptGet(ctx, "acme", "att_1")
+	require.NoError(t, err)
+	require.Equal(t, map[string][]string{"Webhook-Id": {"msg_evk_1_00000"}}, got.RequestHeaders)
+	require.True(t, got.StartedAt.Equal(t0))
+
+	seed(t, s, "acme", "ep_1", "evk_2", 1)
+	complete(s, "att_2", 201)
+	require.Equal(t, byte(0x83), stored("att_2")[0], "a new attempt is binary")
+	page, err := s.AttemptList(ctx, "acme", store.AttemptListParams{WithBodies: true})
+	require.NoError(t, err)
+	require.Len(t, page.Attempts, 2)
+	for _, a := range page.Attempts {
+		require.Equal(t, "ok", string(a.ResponseBody))
+		require.Contains(t, []int{200, 201}, a.StatusCode)
+	}
+	purged, err := s.Purge(ctx, store.PurgeParams{TenantID: "acme", Before: t0.Add(time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, 2, purged.Attempts)
+	require.Equal(t, map[string]int{"attempts": 0, "attempt_bodies": 0}, keyCounts(t, s, "attempts", "attempt_bodies"))
 }
 
 // bulkDisabled queues n messages ahead of whatever is published next, to
