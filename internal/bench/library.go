@@ -236,7 +236,7 @@ func publishThroughput(dir string, n, publishers, tenants int) (publishResult, e
 type e2eResult struct {
 	PerSecond     float64
 	KiBWritten    float64 // bbolt pages per message, publish to outcome
-	WriterLoad    float64 // as in publishResult, first publish to last receipt
+	WriterLoad    float64 // as in publishResult, over the elapsed time PerSecond counts
 	PerCommit     float64 // as in publishResult
 	P50, P99, Max time.Duration
 }
