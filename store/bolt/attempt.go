@@ -79,13 +79,10 @@ func encodeAttempt(a *store.Attempt) ([]byte, error) {
 	if a.ResponseTruncated {
 		flags = 1
 	}
-	b = append(b, flags)
-	at := len(b)
-	b, err := a.StartedAt.AppendBinary(append(b, 0))
+	b, err := appendTimeBinary(append(b, flags), a.StartedAt)
 	if err != nil {
 		return nil, fmt.Errorf("bolt: attempt %s: %w", a.ID, err)
 	}
-	b[at] = byte(len(b) - at - 1)
 	return b, nil
 }
 
@@ -100,12 +97,11 @@ func decodeAttempt(v []byte) (*store.Attempt, error) {
 	return &a, nil
 }
 
-// headerBounds is where one header set lies in a record: per name, the
-// bounds of the name and the index of its first value in the record's
-// value bounds.
+// headerBounds is where one header lies in a record: the bounds of its
+// name, and the range of its values in the record's value bounds.
 type headerBounds struct {
-	name  [2]int
-	first int
+	name        [2]int
+	first, last int
 }
 
 func decodeAttemptBinary(p []byte) (*store.Attempt, error) {
@@ -132,13 +128,14 @@ func decodeAttemptBinary(p []byte) (*store.Attempt, error) {
 			if r.bad || nv > uint64(len(p)-r.off) {
 				return nil, errCorruptAttempt
 			}
-			names = append(names, headerBounds{name: name, first: len(values)})
+			first := len(values)
 			for range nv {
 				values = append(values, r.text())
 			}
 			if r.bad {
 				return nil, errCorruptAttempt
 			}
+			names = append(names, headerBounds{name: name, first: first, last: len(values)})
 		}
 	}
 	// One string holds the text fields and headers.
@@ -158,35 +155,24 @@ func decodeAttemptBinary(p []byte) (*store.Attempt, error) {
 			continue
 		}
 		h := make(map[string][]string, len(set))
+		prev := ""
 		for j, hb := range set {
 			name := text[hb.name[0]:hb.name[1]]
-			if j > 0 && name <= text[set[j-1].name[0]:set[j-1].name[1]] {
+			if j > 0 && name <= prev {
 				return nil, errCorruptAttempt // not in name order: not what encodeAttempt writes
 			}
-			end := len(all)
-			if j+1 < len(set) {
-				end = set[j+1].first
-			} else if len(names) > 0 {
-				end = names[0].first
-			}
-			if hb.first < end {
-				h[name] = all[hb.first:end:end]
+			prev = name
+			if hb.first < hb.last {
+				h[name] = all[hb.first:hb.last:hb.last]
 			} else {
 				h[name] = nil
 			}
 		}
 		*dst = h
 	}
-	var nums [3]int64
-	for i := range nums {
-		n, w := binary.Varint(p[r.off:])
-		if w <= 0 {
-			return nil, errCorruptAttempt
-		}
-		nums[i], r.off = n, r.off+w
-	}
-	if int64(int(nums[0])) != nums[0] || int64(int(nums[1])) != nums[1] {
-		return nil, errCorruptAttempt // does not fit this platform's int
+	nums := [3]int64{r.varint(), r.varint(), r.varint()}
+	if r.bad || int64(int(nums[0])) != nums[0] || int64(int(nums[1])) != nums[1] {
+		return nil, errCorruptAttempt // cut short, or past this platform's int
 	}
 	a.Number, a.StatusCode, a.Duration = int(nums[0]), int(nums[1]), time.Duration(nums[2])
 	if r.off >= len(p) || p[r.off] > 1 {

@@ -80,12 +80,10 @@ func encodeEvent(ev *store.Event) ([]byte, error) {
 		b = appendText(appendText(b, k), ev.Labels[k])
 	}
 	for _, t := range [...]time.Time{ev.OccurredAt, ev.CreatedAt} {
-		at := len(b)
 		var err error
-		if b, err = t.AppendBinary(append(b, 0)); err != nil {
+		if b, err = appendTimeBinary(b, t); err != nil {
 			return nil, fmt.Errorf("bolt: event %s: %w", ev.Key, err)
 		}
-		b[at] = byte(len(b) - at - 1)
 	}
 	b = binary.AppendUvarint(b, uint64(len(ev.Messages)))
 	for _, r := range ev.Messages {
@@ -215,6 +213,31 @@ type recordReader struct {
 	p   []byte
 	off int
 	bad bool
+}
+
+// appendTimeBinary writes what recordReader.time reads: a one-byte length
+// then time.Time's binary form.
+func appendTimeBinary(b []byte, t time.Time) ([]byte, error) {
+	at := len(b)
+	b, err := t.AppendBinary(append(b, 0))
+	if err != nil {
+		return nil, err
+	}
+	b[at] = byte(len(b) - at - 1)
+	return b, nil
+}
+
+func (r *recordReader) varint() int64 {
+	if r.bad {
+		return 0
+	}
+	n, w := binary.Varint(r.p[r.off:])
+	if w <= 0 {
+		r.bad = true
+		return 0
+	}
+	r.off += w
+	return n
 }
 
 func (r *recordReader) uvarint() uint64 {
