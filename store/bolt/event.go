@@ -227,24 +227,15 @@ func appendTimeBinary(b []byte, t time.Time) ([]byte, error) {
 	return b, nil
 }
 
-func (r *recordReader) varint() int64 {
-	if r.bad {
-		return 0
-	}
-	n, w := binary.Varint(r.p[r.off:])
-	if w <= 0 {
-		r.bad = true
-		return 0
-	}
-	r.off += w
-	return n
-}
+func (r *recordReader) varint() int64   { return readNumber(r, binary.Varint) }
+func (r *recordReader) uvarint() uint64 { return readNumber(r, binary.Uvarint) }
 
-func (r *recordReader) uvarint() uint64 {
+// readNumber reads one number with read, binary.Varint or Uvarint.
+func readNumber[T int64 | uint64](r *recordReader, read func([]byte) (T, int)) T {
 	if r.bad {
 		return 0
 	}
-	n, w := binary.Uvarint(r.p[r.off:])
+	n, w := read(r.p[r.off:])
 	if w <= 0 {
 		r.bad = true
 		return 0
