@@ -58,6 +58,17 @@ var deferredBuckets = [...][]byte{
 	ixAttMessage:       bucketAttMessage,
 }
 
+// timeOrdered marks the indexes whose entries arrive in key order under
+// their tenant, endpoint or message (the key ends in a time), so their
+// pages are packed like a time-ordered bucket's (messageFill rather than
+// appendFill: a page is shared with the next prefix's entries, which a
+// split at 100% would leave on pages of two keys). The idempotency keys and
+// the attempts by event sort by an ID the host chooses.
+var timeOrdered = [len(deferredBuckets)]bool{
+	ixTenantEvents: true, ixEndpointMessages: true,
+	ixAttTenant: true, ixAttClass: true, ixAttEndpoint: true, ixAttMessage: true,
+}
+
 // ixAttempt is not an index: one entry under it stands for an attempt's
 // five attempt index entries (attemptIndexKey), so the log holds the
 // attempt's ref once rather than five times. Its key is the uvarint length
@@ -169,6 +180,9 @@ func (s *Store) applyEntries(tx *bbolt.Tx, last []byte, only int) error {
 	var buckets [len(deferredBuckets)]*bbolt.Bucket
 	for i, name := range deferredBuckets {
 		buckets[i] = tx.Bucket(name)
+		if timeOrdered[i] {
+			buckets[i].FillPercent = messageFill
+		}
 	}
 	type entry struct {
 		code     byte
