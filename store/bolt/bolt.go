@@ -465,7 +465,7 @@ func (s *Store) EndpointUpdate(ctx context.Context, e *store.Endpoint, now time.
 		if err := putRecord(b, key, &next); err != nil {
 			return err
 		}
-		q := newQtx(tx)
+		q := s.c.qtx(tx)
 		st := q.getState(e.ID)
 		if st == nil {
 			return nil
@@ -513,7 +513,7 @@ func (s *Store) EndpointDelete(ctx context.Context, tenantID, id string, now tim
 			return err
 		}
 		var err error
-		if scanned, after, err = cancelPending(tx, id, nil, now, cancelBatch); err != nil || scanned < cancelBatch {
+		if scanned, after, err = cancelPending(s.c.qtx(tx), id, nil, now, cancelBatch); err != nil || scanned < cancelBatch {
 			return err
 		}
 		return tx.Bucket(bucketDeleting).Put([]byte(id), nil)
@@ -537,7 +537,7 @@ func (s *Store) cancelAll(ctx context.Context, endpointID string, after []byte, 
 		from := after // the write may run twice; its input must not move
 		err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 			var err error
-			if scanned, next, err = cancelPending(tx, endpointID, from, now, cancelBatch); err != nil || scanned == cancelBatch {
+			if scanned, next, err = cancelPending(s.c.qtx(tx), endpointID, from, now, cancelBatch); err != nil || scanned == cancelBatch {
 				return err
 			}
 			return tx.Bucket(bucketDeleting).Delete([]byte(endpointID))
@@ -554,8 +554,7 @@ func (s *Store) cancelAll(ctx context.Context, endpointID string, after []byte, 
 // holder; they are cancelled when completed or when their lease ends. When
 // the scan reaches the end, the endpoint's scheduling state goes too. It
 // returns how many entries it scanned and the last key, to resume from.
-func cancelPending(tx *bbolt.Tx, endpointID string, after []byte, now time.Time, limit int) (int, []byte, error) {
-	q := newQtx(tx)
+func cancelPending(q *qtx, endpointID string, after []byte, now time.Time, limit int) (int, []byte, error) {
 	prefix := tenantPrefix(endpointID)
 	type entry struct{ k, id []byte }
 	var entries []entry
@@ -633,7 +632,7 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 		if err := events.Put([]byte(ev.Key), evVal); err != nil {
 			return err
 		}
-		q := newQtx(tx)
+		q := s.c.qtx(tx)
 		q.ix.put(ixIdem, idemKey, []byte(ev.Key))
 		s.idem.stage(tx, idemKey, ev.Key)
 		q.ix.put(ixTenantEvents, append(tenantPrefix(ev.TenantID), timeKey(ev.CreatedAt, ev.Key)...), nil)
@@ -774,7 +773,7 @@ func (s *Store) MessageComplete(ctx context.Context, p store.MessageCompletePara
 		}
 	}
 	return s.c.write(ctx, func(tx *bbolt.Tx) error {
-		q := newQtx(tx)
+		q := s.c.qtx(tx)
 		var m *store.Message
 		if err := getRecord(q.msgs, []byte(p.MessageID), &m); err != nil {
 			return rejectNotFound(err)

@@ -36,7 +36,7 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) (s
 	var more []byte
 	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 		res = store.MessageClaimResult{}
-		cl := &claimer{qtx: newQtx(tx), p: p, budget: max(p.Limit, 1),
+		cl := &claimer{qtx: s.c.qtx(tx), p: p, budget: max(p.Limit, 1),
 			endpoints: map[string]*store.Endpoint{}, events: map[string]*store.Event{}, decoded: s.decoded}
 		var err error
 		more, err = cl.admit(nil, admitBatch, p.Now)

@@ -30,6 +30,12 @@ type committer struct {
 
 	commits, writes atomic.Uint64
 	busy            atomic.Int64 // nanoseconds spent committing
+
+	// tx is the transaction run is in, and q the scheduling view its
+	// writes share (see qtx). Only run's goroutine, which runs the writes,
+	// touches them.
+	tx *bbolt.Tx
+	q  *qtx
 }
 
 // op is one write. fn may run twice (in a failed group, then alone), so it
@@ -172,7 +178,7 @@ func (c *committer) commit(batch []*op) {
 	}
 	if len(live) > 1 {
 		results := make([]error, len(live))
-		err := c.db.Update(func(tx *bbolt.Tx) error {
+		err := c.update(func(tx *bbolt.Tx) error {
 			for i, o := range live {
 				results[i] = o.fn(tx)
 				var r *rejection
@@ -193,7 +199,7 @@ func (c *committer) commit(batch []*op) {
 	}
 	// Alone, each op gets its own error and cannot spoil the others.
 	for _, o := range live {
-		err := c.db.Update(o.fn)
+		err := c.update(o.fn)
 		if err == nil {
 			c.commits.Add(1)
 			c.writes.Add(1)
@@ -208,4 +214,37 @@ func unreject(err error) error {
 		return r.err
 	}
 	return err
+}
+
+// update runs fn in a write transaction whose writes share one qtx, and
+// writes what they left in it before the commit.
+func (c *committer) update(fn func(tx *bbolt.Tx) error) error {
+	return c.db.Update(func(tx *bbolt.Tx) error {
+		c.tx, c.q = tx, nil
+		defer func() { c.tx, c.q = nil, nil }()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if c.q == nil {
+			return nil
+		}
+		return c.q.write()
+	})
+}
+
+// qtx returns the scheduling view of the committer's transaction tx. The
+// writes a commit groups share it, so an endpoint's state is read and
+// written once per commit however many of them touch it, and their index
+// entries go to the log in a few records rather than one each. A rejected
+// write leaves it as it found it, as it leaves the bucket (see reject),
+// except for a state it rebuilt (getState), which is written anyway.
+func (c *committer) qtx(tx *bbolt.Tx) *qtx {
+	if c.tx != tx {
+		return newQtx(tx)
+	}
+	if c.q == nil {
+		c.q = newQtx(tx)
+		c.q.shared = true
+	}
+	return c.q
 }

@@ -2,6 +2,8 @@ package bolt
 
 import (
 	"bytes"
+	"context"
+	"sync"
 
 	bbolt "go.etcd.io/bbolt"
 )
@@ -72,3 +74,27 @@ func AsFormat9Event(tx *bbolt.Tx, key string) error {
 	}
 	return nil
 }
+
+// HoldWriter occupies the writer until release is called, so that the
+// writes queued meanwhile share its next commit.
+func (s *Store) HoldWriter() (release func()) {
+	started, held, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	go func() {
+		defer close(done)
+		_ = s.c.write(context.Background(), func(*bbolt.Tx) error {
+			once.Do(func() { close(started) })
+			<-held
+			return nil
+		})
+	}()
+	<-started
+	return func() { close(held); <-done }
+}
+
+// QueuedWrites is how many writes wait for the writer.
+func (s *Store) QueuedWrites() int { return len(s.c.ops) }
+
+// MaxIndexRecord is the size past which grouped writes start a new index
+// log record.
+const MaxIndexRecord = maxIndexRecord

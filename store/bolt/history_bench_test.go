@@ -145,7 +145,7 @@ func buildHistory(b *testing.B, n int) (*Store, time.Time) {
 					}
 				}
 			}
-			if err := ix.write(tx); err != nil {
+			if err := ix.write(tx, nil); err != nil {
 				return err
 			}
 			return s.indexed(tx)

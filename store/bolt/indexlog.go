@@ -19,9 +19,10 @@ import (
 // A write into such an index rewrites that tenant's or endpoint's page of
 // it, and the writes sharing a commit mostly belong to different tenants,
 // so each entry cost a page of its own: measured, these indexes were most
-// of what a publish or a delivery wrote. A write instead appends all its
-// index entries, as one record, to the index log, which only grows at its
-// end, in the same transaction as the data they index. Every IndexInterval
+// of what a publish or a delivery wrote. A write instead appends its index
+// entries to the index log, which only grows at its end, in the same
+// transaction as the data they index; the writes a commit groups append
+// theirs together, in records of about maxIndexRecord bytes. Every IndexInterval
 // the indexer moves the log into the indexes, in writes that hold many
 // entries for each tenant, so one page write serves them all.
 //
@@ -76,8 +77,9 @@ var timeOrdered = [len(deferredBuckets)]bool{
 // is the ref.
 const ixAttempt = byte(len(deferredBuckets))
 
-// indexBatch bounds the log records one pass of flushIndexes applies.
-const indexBatch = 4096
+// indexBatch bounds the bytes of log records one pass of flushIndexes
+// applies (at least one record).
+const indexBatch = 512 << 10
 
 var errCorruptIndexLog = errors.New("bolt: corrupt index log record")
 
@@ -92,19 +94,30 @@ func (e *indexEntries) put(code byte, key, val []byte) {
 	*e = append(b, val...)
 }
 
-// write appends the entries to the log as one record and empties e.
-func (e *indexEntries) write(tx *bbolt.Tx) error {
+// write appends the entries to the log, as one record or split at the
+// offsets cuts (ascending, at entry boundaries), and empties e.
+func (e *indexEntries) write(tx *bbolt.Tx, cuts []int) error {
 	if len(*e) == 0 {
 		return nil
 	}
 	log := filled(tx, bucketIndexLog, appendFill)
-	seq, err := log.NextSequence()
-	if err != nil {
-		return err
+	all := *e
+	*e = nil // all stays untouched: bbolt holds it until the commit
+	start := 0
+	for _, end := range append(cuts, len(all)) {
+		if end <= start {
+			continue
+		}
+		seq, err := log.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := log.Put(binary.BigEndian.AppendUint64(nil, seq), all[start:end:end]); err != nil {
+			return err
+		}
+		start = end
 	}
-	rec := *e
-	*e = nil // rec stays untouched: bbolt holds it until the commit
-	return log.Put(binary.BigEndian.AppendUint64(nil, seq), rec)
+	return nil
 }
 
 // putAttempt adds an attempt's index entries as one ixAttempt entry.
@@ -235,10 +248,10 @@ func dropRecords(tx *bbolt.Tx, last []byte) error {
 
 // flushIndexes applies every log record written before it was called, so
 // a read that follows finds the indexes complete. It goes in passes of up
-// to indexBatch records, and writes each index of a pass in a transaction
-// of its own, so that no one commit holds the writer long; the pass's
-// records go last. Applying an entry twice writes the same, so a crash
-// between these writes loses nothing: the records are applied again.
+// to indexBatch bytes of records, and writes each index of a pass in a
+// transaction of its own, so that no one commit holds the writer long; the
+// pass's records go last. Applying an entry twice writes the same, so a
+// crash between these writes loses nothing: the records are applied again.
 func (s *Store) flushIndexes(ctx context.Context) (err error) {
 	m := s.times.begin()
 	defer func() { s.times.end(m, err == nil) }()
@@ -252,8 +265,8 @@ func (s *Store) flushIndexes(ctx context.Context) (err error) {
 				bound = bytes.Clone(k)
 			}
 			n := 0
-			for k, _ := c.First(); k != nil && bytes.Compare(k, bound) <= 0 && n < indexBatch; k, _ = c.Next() {
-				last, n = k, n+1
+			for k, v := c.First(); k != nil && bytes.Compare(k, bound) <= 0 && n < indexBatch; k, v = c.Next() {
+				last, n = k, n+len(v)
 			}
 			last = bytes.Clone(last)
 			return nil
@@ -277,6 +290,10 @@ func (s *Store) flushIndexes(ctx context.Context) (err error) {
 // indexed applies, in a write's own transaction, the whole log: a write
 // that deletes index entries must not have them written back after it.
 func (s *Store) indexed(tx *bbolt.Tx) error {
+	// What the transaction's earlier writes logged counts too.
+	if err := s.c.qtx(tx).writeIndexEntries(); err != nil {
+		return err
+	}
 	if err := s.applyEntries(tx, nil, allIndexes); err != nil {
 		return err
 	}

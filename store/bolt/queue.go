@@ -63,7 +63,18 @@ type qtx struct {
 	states                                         map[string]*epState // nil value: no state
 	dirty                                          map[string]bool
 	ix                                             indexEntries // for the index log
+	// shared: the committer writes the states and index entries once its
+	// transaction's writes are done (committer.qtx), not flush. cuts are
+	// the ends of the index log records ix is split into, at the end of a
+	// write once a record holds maxIndexRecord bytes.
+	shared bool
+	cuts   []int
 }
+
+// maxIndexRecord is the size past which a shared qtx starts a new index
+// log record: a record is dropped whole if it cannot be decoded, and a
+// record larger than a page takes pages of its own.
+const maxIndexRecord = 1024
 
 func newQtx(tx *bbolt.Tx) *qtx {
 	return &qtx{
@@ -126,7 +137,24 @@ func (q *qtx) dropState(endpointID string) error {
 	return q.state.Delete([]byte(endpointID))
 }
 
+// flush ends a write's use of q: it writes the dirty states and the index
+// entries, or for a shared q leaves them to the committer.
 func (q *qtx) flush() error {
+	if q.shared {
+		last := 0
+		if n := len(q.cuts); n > 0 {
+			last = q.cuts[n-1]
+		}
+		if len(q.ix)-last >= maxIndexRecord {
+			q.cuts = append(q.cuts, len(q.ix))
+		}
+		return nil
+	}
+	return q.write()
+}
+
+// write writes the dirty states and the index entries.
+func (q *qtx) write() error {
 	for id := range q.dirty {
 		st := q.states[id]
 		if st == nil {
@@ -141,7 +169,14 @@ func (q *qtx) flush() error {
 		}
 	}
 	clear(q.dirty)
-	return q.ix.write(q.tx)
+	return q.writeIndexEntries()
+}
+
+// writeIndexEntries appends the index entries to the log.
+func (q *qtx) writeIndexEntries() error {
+	cuts := q.cuts
+	q.cuts = nil
+	return q.ix.write(q.tx, cuts)
 }
 
 // setReady moves the endpoint in the ready bucket to t (out when t is zero).
@@ -522,7 +557,7 @@ func (s *Store) admitAll(ctx context.Context, now time.Time) error {
 func (s *Store) admitWrite(ctx context.Context, from []byte, now time.Time) ([]byte, error) {
 	var next []byte
 	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
-		q := newQtx(tx)
+		q := s.c.qtx(tx)
 		var err error
 		if next, err = q.admit(from, maxAdmit, now); err != nil {
 			return err

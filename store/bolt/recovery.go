@@ -29,7 +29,7 @@ func (s *Store) MessageInsert(ctx context.Context, p store.MessageInsertParams) 
 		for _, r := range ev.Messages {
 			has[r.EndpointID] = true
 		}
-		q := newQtx(tx)
+		q := s.c.qtx(tx)
 		for _, m := range p.Messages {
 			if has[m.EndpointID] || m.TenantID != p.TenantID || m.EventKey != p.EventKey || !q.endpointExists(m) {
 				continue
@@ -66,7 +66,7 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 	var out []store.RetryOutcome
 	err := s.c.write(ctx, func(tx *bbolt.Tx) error {
 		out = make([]store.RetryOutcome, len(p.MessageIDs))
-		q := newQtx(tx)
+		q := s.c.qtx(tx)
 		for i, id := range p.MessageIDs {
 			var m *store.Message
 			err := getRecord(q.msgs, []byte(id), &m)
@@ -236,7 +236,7 @@ func (s *Store) RecoveryStep(ctx context.Context, tenantID, id string, limit int
 		for ; k != nil && bytes.HasPrefix(k, prefix) && len(positions) < limit; k, _ = c.Next() {
 			positions = append(positions, bytes.Clone(k[len(prefix):]))
 		}
-		q := newQtx(tx)
+		q := s.c.qtx(tx)
 		for _, pos := range positions {
 			r.Cursor = base64.RawURLEncoding.EncodeToString(pos) // JSON keeps only valid UTF-8
 			msgID := pos
