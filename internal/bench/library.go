@@ -210,7 +210,7 @@ func publishThroughput(dir string, n, publishers, tenants int) (publishResult, e
 	if err := r.addTenants(tenants, "http://127.0.0.1:9"); err != nil {
 		return publishResult{}, err
 	}
-	before, pages := r.st.DB().Stats(), bucketPages()
+	before, counts := r.st.DB().Stats(), countedNow()
 	w0 := r.st.Stats()
 	start := time.Now()
 	if err := parallel(n, publishers, r.publish); err != nil {
@@ -228,7 +228,7 @@ func publishThroughput(dir string, n, publishers, tenants int) (publishResult, e
 		WriterLoad: float64(w.Busy-w0.Busy) / float64(elapsed),
 		PerCommit:  float64(w.Writes-w0.Writes) / float64(w.Commits-w0.Commits),
 	}
-	printBucketPages(pages, n, "event")
+	printCounted(counts, n, "event")
 	return res, nil
 }
 
@@ -255,7 +255,7 @@ func endToEnd(dir string, events, endpoints int) (e2eResult, error) {
 		return e2eResult{}, err
 	}
 	sent := make([]int64, events)
-	before, pages := r.st.DB().Stats(), bucketPages()
+	before, counts := r.st.DB().Stats(), countedNow()
 	w0 := r.st.Stats()
 	start := time.Now()
 	err = parallel(events, 64, func(i int) error {
@@ -291,7 +291,7 @@ func endToEnd(dir string, events, endpoints int) (e2eResult, error) {
 		return e2eResult{}, err
 	}
 	res.KiBWritten = kibWritten(r.st.DB(), before, events)
-	printBucketPages(pages, events, "message")
+	printCounted(counts, events, "message")
 	return res, nil
 }
 

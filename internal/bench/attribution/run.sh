@@ -1,7 +1,9 @@
 #!/bin/sh
-# Shows which buckets the KiB-written figures come from: builds
+# Shows which buckets the KiB-written figures come from, and the bbolt
+# calls (Get, Put, Delete, Seek, First) on each per item: builds
 # internal/bench against a copy of the module's bbolt with bbolt.patch
-# applied (it counts the pages each top-level bucket writes at commit) and
+# applied (it counts the pages each top-level bucket writes at commit, and
+# the calls on it) and
 # runs the publish and end-to-end scenarios once each. Needs patch(1).
 # Usage, from the repository root: sh internal/bench/attribution/run.sh
 set -eu
