@@ -70,11 +70,7 @@ func TestIndexes_in_time_order_fill_their_pages(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, res.Claims, tenants*perRound)
 		for _, c := range res.Claims {
-			m := c.Message
-			require.NoError(t, s.MessageComplete(ctx, store.MessageCompleteParams{MessageID: m.ID, LeaseToken: m.LeaseToken,
-				Status: store.StatusSucceeded, Now: now, Attempt: &store.Attempt{ID: ids.New("att"), TenantID: m.TenantID,
-					MessageID: m.ID, EndpointID: m.EndpointID, EventID: m.EventID, Number: 1, StartedAt: now,
-					URL: c.Endpoint.URL, StatusCode: 200}}))
+			require.NoError(t, complete(s, c.Message, ids.New("att"), now))
 		}
 		s.DB() // one indexer pass: a few entries for each tenant and endpoint
 	}

@@ -22,9 +22,9 @@ import (
 // of what a publish or a delivery wrote. A write instead appends its index
 // entries to the index log, which only grows at its end, in the same
 // transaction as the data they index; the writes a commit groups append
-// theirs together, in records of about maxIndexRecord bytes. Every IndexInterval
-// the indexer moves the log into the indexes, in writes that hold many
-// entries for each tenant, so one page write serves them all.
+// theirs together, in records of about maxIndexRecord bytes. Every
+// IndexInterval the indexer moves the log into the indexes, in writes that
+// hold many entries for each tenant, so one page write serves them all.
 //
 // Whatever reads these indexes first applies the log written before it
 // (flushIndexes); a write that deletes from them applies it in its own
