@@ -8,12 +8,13 @@ import (
 	"slices"
 )
 
-// counted is what the attribution build counts per top-level bucket so
-// far: the pages it wrote at commit, and its calls ("bucket get", "bucket
-// put", ...). Both are nil in other builds.
-type counted struct{ pages, ops map[string]int }
+// counted is what the attribution build counts so far: per top-level
+// bucket, the pages it wrote at commit and its calls ("bucket get",
+// "bucket put", ...); and what the commits wrote and how long that took
+// (see commitIO). All are nil in other builds.
+type counted struct{ pages, ops, io map[string]int }
 
-func countedNow() counted { return counted{bucketPages(), bucketOps()} }
+func countedNow() counted { return counted{bucketPages(), bucketOps(), commitIO()} }
 
 // printCounted writes to stderr, largest first, the KiB each bucket has
 // written per item since before was taken, then the calls on each per
@@ -33,6 +34,24 @@ func printCounted(before counted, n int, item string) {
 		fmt.Fprintf(os.Stderr, "%-30s %6.2f\n", name, float64(d)/float64(n))
 	})
 	fmt.Fprintf(os.Stderr, "%-30s %6.2f\n", "all", float64(total)/float64(n))
+	printIO(before.io, after.io, n, item)
+}
+
+// printIO writes what the commits since before wrote: how many there were
+// per item, and per commit the pages, the runs of adjacent pages they
+// formed, and the time spent writing them, syncing them, and writing and
+// syncing the meta page.
+func printIO(before, after map[string]int, n int, item string) {
+	d := func(k string) float64 { return float64(after[k] - before[k]) }
+	commits := d("commits")
+	if commits == 0 {
+		return
+	}
+	us := func(k string) float64 { return d(k) / commits / 1e3 }
+	fmt.Fprintf(os.Stderr, "commits: %.0f, %.3f per %s; per commit %.1f pages in %.1f runs; "+
+		"writing them %.0f µs, syncing them %.0f µs, the meta page %.0f µs\n",
+		commits, commits/float64(n), item, d("pages")/commits, d("runs")/commits,
+		us("write ns"), us("sync ns"), us("meta ns"))
 }
 
 // printDelta calls line for each key whose count grew since before,

@@ -118,7 +118,7 @@ func boltCeiling(dir string, n, writers int) (rate, kib float64, err error) {
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
-	before := db.Stats()
+	before, counts := db.Stats(), countedNow()
 	start := time.Now()
 	for w := range writers {
 		share := n / writers
@@ -154,6 +154,7 @@ func boltCeiling(dir string, n, writers int) (rate, kib float64, err error) {
 	if got := countKeys(db, bucket); got != n {
 		return 0, 0, fmt.Errorf("bench: boltCeiling: file holds %d of %d records", got, n)
 	}
+	printCounted(counts, n, "record")
 	return float64(n) / elapsed.Seconds(), kibWritten(db, before, n), nil
 }
 
