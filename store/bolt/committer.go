@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,13 +131,19 @@ func (c *committer) run() {
 			c.failQueued()
 			return
 		}
-	fill:
-		for len(batch) < c.maxBatch {
-			select {
-			case o := <-c.ops:
-				batch = append(batch, o)
-			default:
-				break fill
+		batch = c.drain(batch)
+		// The writers the last commit answered are still waking up: yield so
+		// they can queue their next write into this commit, for as long as
+		// each yield brings more. A lone write does not wait: its first yield
+		// brings nothing.
+		for range commitYields {
+			if len(batch) >= c.maxBatch {
+				break
+			}
+			before := len(batch)
+			runtime.Gosched()
+			if batch = c.drain(batch); len(batch) == before {
+				break
 			}
 		}
 		start := time.Now()
@@ -144,6 +151,22 @@ func (c *committer) run() {
 		c.busy.Add(int64(time.Since(start)))
 		clear(batch)
 	}
+}
+
+// commitYields bounds how often run yields to let writers join a group.
+const commitYields = 16
+
+// drain appends to batch what is queued, without waiting, up to maxBatch.
+func (c *committer) drain(batch []*op) []*op {
+	for len(batch) < c.maxBatch {
+		select {
+		case o := <-c.ops:
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // failQueued answers what was queued before close; nothing is queued after.
