@@ -143,17 +143,56 @@ func (d *Dispatcher) admitted(claims []store.Claim, now time.Time) {
 
 // room is how many messages the scheduler should claim now, up to depth
 // claimed and unfinished ones, and how many workers are idle. While every
-// worker has a message, it waits until half a worker's worth of room has
-// opened, so claims stay large.
+// worker has a message, it waits until half the room for messages claimed
+// ahead has opened, so claims stay large.
 func (d *Dispatcher) room() (room, idle int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	room, idle = d.depth-d.busy, max(d.cfg.Workers-d.busy, 0)
-	if idle == 0 && room < max(d.depth-d.cfg.Workers, 1)/2 {
+	depth := d.depth()
+	room, idle = max(depth-d.busy, 0), max(d.cfg.Workers-d.busy, 0)
+	if idle == 0 && room < max(depth-d.cfg.Workers, 1)/2 {
 		return 0, 0
 	}
 	return room, idle
 }
+
+// depth bounds claimed, unfinished messages, under mu: Workers, plus
+// those claimed ahead to wait for a worker when the lease leaves time for
+// it. Each round of Workers claimed ahead waits about one request, so as
+// many rounds are claimed, up to maxAheadRounds, as recent requests take
+// to fill a quarter of the lease's time beyond the request: half of what
+// waitedOut allows. Until a request has been timed, and however slow they
+// are, one round.
+func (d *Dispatcher) depth() int {
+	if !d.claimAhead {
+		return d.cfg.Workers
+	}
+	rounds := 1
+	if mean, ok := d.requests.mean(); ok {
+		budget := (d.cfg.LeaseDuration - d.cfg.RequestTimeout) / 4
+		rounds = maxAheadRounds
+		if mean > 0 {
+			rounds = int(min(max(budget/mean, 1), maxAheadRounds))
+		}
+	}
+	return d.cfg.Workers * (1 + rounds)
+}
+
+// requestTimer is a moving average of how long requests take.
+type requestTimer struct {
+	avg   time.Duration
+	timed bool
+}
+
+func (r *requestTimer) add(took time.Duration) {
+	if !r.timed {
+		r.avg, r.timed = took, true
+		return
+	}
+	r.avg += (took - r.avg) / 8
+}
+
+func (r *requestTimer) mean() (time.Duration, bool) { return r.avg, r.timed }
 
 // waitedOut reports whether a message claimed ahead waited for a worker
 // until less than half the lease's time beyond the request is left: it
@@ -161,7 +200,7 @@ func (d *Dispatcher) room() (room, idle int) {
 // written, which would deliver it twice. Without claiming ahead a claim
 // finds a free worker, and a lease may be as short as the request allows.
 func (d *Dispatcher) waitedOut(c claimed) bool {
-	return d.depth > d.cfg.Workers &&
+	return d.claimAhead &&
 		time.Until(c.leaseUntil) < d.cfg.RequestTimeout+(d.cfg.LeaseDuration-d.cfg.RequestTimeout)/2
 }
 
@@ -180,13 +219,18 @@ func (d *Dispatcher) dispatch(claims []store.Claim, leaseUntil time.Time) {
 	for _, c := range claims {
 		// Only a probe is claimed while the circuit is open.
 		probe := d.breaker.Open(c.Endpoint.ID)
-		d.work <- claimed{c, leaseUntil, probe} // never blocks: the buffer holds depth and busy <= depth
+		d.work <- claimed{c, leaseUntil, probe} // never blocks: busy <= depth, and the buffer holds the deepest
 	}
 }
 
-func (d *Dispatcher) done() {
+// done frees the worker that ran a claim and, if it was sent, times its
+// request.
+func (d *Dispatcher) done(sent bool, took time.Duration) {
 	d.mu.Lock()
 	d.busy--
+	if sent {
+		d.requests.add(took)
+	}
 	d.mu.Unlock()
 	select {
 	case d.freed <- struct{}{}:
@@ -208,10 +252,12 @@ func (d *Dispatcher) worker(ctx context.Context) {
 				d.breaker.Released(c.Endpoint.ID)
 			}
 			d.putBack(c.Claim)
+			d.done(false, 0)
 		} else {
+			started := time.Now()
 			d.deliver(ctx, c.Claim)
+			d.done(true, time.Since(started))
 		}
-		d.done()
 	}
 }
 

@@ -31,8 +31,8 @@ import (
 // means that field's default.
 type Config struct {
 	// Workers is how many deliveries run at once. Defaults to 64. While
-	// all are busy, up to as many more messages may be claimed to wait for
-	// them (see LeaseDuration).
+	// all are busy, up to three times as many more messages may be claimed
+	// to wait for them (see LeaseDuration).
 	Workers int
 	// RequestTimeout bounds one delivery attempt, connect to last byte read.
 	// Defaults to 15 seconds.
@@ -62,8 +62,11 @@ type Config struct {
 	// a loss). Defaults to RequestTimeout + 30 seconds. With at least
 	// RequestTimeout + 10 seconds, messages are claimed ahead of free
 	// workers, in larger and fewer claims (not those of rate-limited or
-	// failing endpoints); one that waits until less than half the lease's
-	// time beyond RequestTimeout is left is handed back and claimed again.
+	// failing endpoints): as many as the workers, and up to three times as
+	// many while recent requests are quick enough that the last would wait
+	// at most a quarter of the lease's time beyond RequestTimeout. One that
+	// waits until less than half that time is left is handed back and
+	// claimed again.
 	LeaseDuration time.Duration
 	// PollInterval is the longest the scheduler sleeps without a publish to
 	// wake it, which bounds how late it notices expired leases or messages
@@ -160,6 +163,8 @@ const (
 	// claimAheadSlack is how much longer than RequestTimeout a lease must
 	// be for the scheduler to claim messages before a worker is free.
 	claimAheadSlack = 10 * time.Second
+	// maxAheadRounds bounds the messages claimed ahead, in Workers.
+	maxAheadRounds = 3
 	// recordersPerWorker bounds outcomes waiting to be written per worker;
 	// past it, workers wait before their next request.
 	recordersPerWorker = 4
@@ -270,15 +275,16 @@ type Dispatcher struct {
 	stopRun context.CancelFunc // ends the scheduler
 	abort   context.CancelFunc // ends in-flight requests
 	work    chan claimed
-	// depth bounds claimed, unfinished messages: Workers, plus as many
-	// claimed ahead when the lease leaves time for them to wait.
-	depth     int
-	wg        sync.WaitGroup // the scheduler
-	workers   sync.WaitGroup
-	recorders sync.WaitGroup // goroutines writing outcomes (see deliver)
-	recording chan struct{}  // one slot per outcome being written
-	finished  chan struct{}  // closed once every goroutine has returned; nil if never started
-	busy      int            // claims handed to workers and not yet finished, under mu
+	// claimAhead is set when the lease leaves time for claimed messages to
+	// wait for a worker (see depth).
+	claimAhead bool
+	requests   requestTimer   // under mu
+	wg         sync.WaitGroup // the scheduler
+	workers    sync.WaitGroup
+	recorders  sync.WaitGroup // goroutines writing outcomes (see deliver)
+	recording  chan struct{}  // one slot per outcome being written
+	finished   chan struct{}  // closed once every goroutine has returned; nil if never started
+	busy       int            // claims handed to workers and not yet finished, under mu
 }
 
 const (
@@ -365,11 +371,8 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	runCtx, stopRun := context.WithCancel(context.Background())
 	reqCtx, abort := context.WithCancel(context.Background())
 	d.stopRun, d.abort = stopRun, abort
-	d.depth = d.cfg.Workers
-	if d.cfg.LeaseDuration-d.cfg.RequestTimeout >= claimAheadSlack {
-		d.depth += d.cfg.Workers
-	}
-	d.work = make(chan claimed, d.depth)
+	d.claimAhead = d.cfg.LeaseDuration-d.cfg.RequestTimeout >= claimAheadSlack
+	d.work = make(chan claimed, d.cfg.Workers*(1+maxAheadRounds))
 	d.recording = make(chan struct{}, recordersPerWorker*d.cfg.Workers)
 	d.finished = make(chan struct{})
 	d.workers.Add(d.cfg.Workers)

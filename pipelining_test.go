@@ -78,6 +78,65 @@ func TestClaimAhead_needs_a_lease_with_room_to_wait(t *testing.T) {
 	})
 }
 
+// How far the scheduler claims ahead follows how long requests take: one
+// round of Workers while none has been timed or they are slow, three when
+// they are quick, each round waiting about one request.
+func TestClaimAhead_depth_follows_request_times(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		warm    time.Duration // how long a request before the slow one takes; < 0: none
+		claimed int           // messages leased with the slow request in flight, itself included
+	}{
+		// The budget is a quarter of the lease's 40 s beyond the request.
+		{name: "untimed", warm: -1, claimed: 2},
+		{name: "slow", warm: 12 * time.Second, claimed: 2},
+		{name: "quick", warm: 0, claimed: 4},
+		{name: "middling", warm: 4 * time.Second, claimed: 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := newVRig(t, webhook.Config{Workers: 1, RequestTimeout: 20 * time.Second, LeaseDuration: time.Minute}, false)
+				defer r.close()
+				registerTypes(t, r.d, "t.e")
+				var slow atomic.Bool
+				r.respond("/ep", func(*http.Request, int) int {
+					if slow.Load() {
+						time.Sleep(15 * time.Second)
+					} else {
+						time.Sleep(tc.warm)
+					}
+					return http.StatusOK
+				})
+				r.endpoint("acme", "/ep", webhook.EndpointParams{})
+				if tc.warm >= 0 {
+					warm := r.publish("acme", `{"warm":true}`)[0]
+					r.waitFor(time.Minute, "the first message was not delivered", func() bool {
+						return r.message("acme", warm).Status == webhook.StatusSucceeded
+					})
+				}
+				slow.Store(true)
+				first := r.publish("acme", `{"n":0}`)[0]
+				r.waitFor(time.Second, "the slow message was not sent", func() bool {
+					return r.message("acme", first).Status == webhook.StatusDelivering
+				})
+				ids := []string{first}
+				for i := range 5 {
+					ids = append(ids, r.publish("acme", fmt.Sprintf(`{"n":%d}`, i+1))[0])
+				}
+				time.Sleep(time.Second)
+				synctest.Wait()
+				var leased []string
+				for _, id := range ids {
+					if r.message("acme", id).Status == webhook.StatusDelivering {
+						leased = append(leased, id)
+					}
+				}
+				require.Equal(t, ids[:tc.claimed], leased, "claimed in publish order, as far ahead as the request times allow")
+			})
+		})
+	}
+}
+
 // Outcomes are written after the worker has moved on to its next request;
 // Stop still returns only once every outcome is stored and queued for the
 // hooks (which run on their own goroutine, hence Eventually below).
