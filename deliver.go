@@ -22,10 +22,10 @@ import (
 const userAgent = "hooksmith-webhook/1"
 
 // schedule claims due messages for the workers. It sleeps until the next
-// message is due, a publish wakes it, or PollInterval passes. It claims up
-// to a worker's worth of messages ahead (see room), so workers do not wait
-// for each claim's write and claims come in batches; the backlog stays in
-// the store.
+// message is due, a publish wakes it, or PollInterval passes. It claims
+// messages ahead of free workers (see room and depth), so workers do not
+// wait for each claim's write and claims come in batches; the backlog
+// stays in the store.
 func (d *Dispatcher) schedule(ctx context.Context) {
 	defer d.wg.Done()
 	timer := time.NewTimer(0)
