@@ -49,18 +49,15 @@ func httpCeiling(n, workers, endpoints int) (float64, error) {
 	}
 	defer s.close()
 
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = workers
-	tr.MaxIdleConnsPerHost = workers
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	client := tunedClient(workers)
+	defer client.CloseIdleConnections()
 
 	ctx, cancel := context.WithTimeout(context.Background(), ceilingTimeout)
 	defer cancel()
 	body := ceilingBody()
 
 	start := time.Now()
-	err = parallel(n, workers, func(i int) error { return post(ctx, client, s.url(i%endpoints), body) })
+	err = parallel(n, workers, func(i int) error { return post(ctx, client, s.url(i%endpoints), body, nil) })
 	elapsed := time.Since(start)
 	if err != nil {
 		return 0, fmt.Errorf("bench: httpCeiling: %w", err)
@@ -69,6 +66,21 @@ func httpCeiling(n, workers, endpoints int) (float64, error) {
 		return 0, fmt.Errorf("bench: httpCeiling: server saw %d of %d requests", got, n)
 	}
 	return float64(n) / elapsed.Seconds(), nil
+}
+
+// libraryOptions are the library's own bbolt options: the freelist is not
+// written on each commit, and is kept as a map.
+func libraryOptions() *bolt.Options {
+	return &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
+}
+
+// tunedClient is the HTTP ceiling's client: it keeps one idle connection
+// per worker, so after the first round every request reuses a warm one.
+func tunedClient(workers int) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = workers
+	tr.MaxIdleConnsPerHost = workers
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
 // boltCeiling measures bbolt's grouped-commit ceiling: n records of 1 KiB
@@ -89,20 +101,12 @@ func boltCeiling(dir string, n, writers int) (rate, kib float64, err error) {
 	if n <= 0 || writers <= 0 {
 		return 0, 0, fmt.Errorf("bench: boltCeiling(%d, %d): n and writers must be positive", n, writers)
 	}
-	// The library's own bbolt options: the freelist is not written on
-	// each commit, and is kept as a map.
-	db, cleanup, err := openFreshBolt(dir, "ceiling", &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	bucket := []byte("records")
+	db, cleanup, err := openFreshBolt(dir, "ceiling", libraryOptions(), bucket)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer cleanup()
-	bucket := []byte("records")
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucket(bucket)
-		return err
-	}); err != nil {
-		return 0, 0, fmt.Errorf("bench: boltCeiling: %w", err)
-	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), ceilingTimeout)
 	defer cancel()
@@ -128,9 +132,7 @@ func boltCeiling(dir string, n, writers int) (rate, kib float64, err error) {
 		wg.Go(func() {
 			done := make(chan error, 1)
 			for range share {
-				key := make([]byte, 16)
-				binary.BigEndian.PutUint64(key, seq.Add(1))
-				binary.BigEndian.PutUint64(key[8:], rand.Uint64())
+				key := recordKey(seq.Add(1))
 				select {
 				case queue <- boltWrite{key: key, value: value, done: done}:
 				case <-ctx.Done():
@@ -156,6 +158,16 @@ func boltCeiling(dir string, n, writers int) (rate, kib float64, err error) {
 	}
 	printCounted(counts, n, "record")
 	return float64(n) / elapsed.Seconds(), kibWritten(db, before, n), nil
+}
+
+// recordKey is the key of the record numbered seq: seq big-endian, then 8
+// random bytes, so records numbered in the order they are queued land at
+// the right edge of the B+tree.
+func recordKey(seq uint64) []byte {
+	key := make([]byte, 16)
+	binary.BigEndian.PutUint64(key, seq)
+	binary.BigEndian.PutUint64(key[8:], rand.Uint64())
+	return key
 }
 
 // kibWritten is the KiB of pages the write transactions since before
@@ -279,11 +291,15 @@ func (s *sink) close() {
 	<-s.served
 }
 
-// post sends body to url and reads the whole answer, which must be 200.
-func post(ctx context.Context, client *http.Client, url string, body []byte) error {
+// post sends body to url with header (nil: none) and reads the whole
+// answer, which must be 200.
+func post(ctx context.Context, client *http.Client, url string, body []byte, header http.Header) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
+	}
+	if header != nil {
+		req.Header = header
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
@@ -312,14 +328,23 @@ func ceilingBody() []byte {
 }
 
 // openFreshBolt opens a new bbolt file with opts (nil: the defaults; fsync
-// is on either way) in its own temporary directory under dir. cleanup
-// closes the database and removes the directory.
-func openFreshBolt(dir, name string, opts *bolt.Options) (db *bolt.DB, cleanup func(), err error) {
+// is on either way) in its own temporary directory under dir, and creates
+// bucket in it. cleanup closes the database and removes the directory.
+func openFreshBolt(dir, name string, opts *bolt.Options, bucket []byte) (db *bolt.DB, cleanup func(), err error) {
 	tmp, err := os.MkdirTemp(dir, name+"-")
 	if err != nil {
 		return nil, nil, fmt.Errorf("bench: %s: %w", name, err)
 	}
 	db, err = bolt.Open(filepath.Join(tmp, name+".db"), 0o600, opts)
+	if err == nil {
+		err = db.Update(func(tx *bolt.Tx) error {
+			_, err := tx.CreateBucket(bucket)
+			return err
+		})
+		if err != nil {
+			_ = db.Close()
+		}
+	}
 	if err != nil {
 		return nil, nil, errors.Join(fmt.Errorf("bench: %s: %w", name, err), os.RemoveAll(tmp))
 	}

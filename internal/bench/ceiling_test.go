@@ -23,6 +23,8 @@ func TestCeilings_ReturnPositiveFiniteRatesAtSmallSizes(t *testing.T) {
 			return rate, err
 		}},
 		{"naiveBaseline", func() (float64, error) { return naiveBaseline(dir, 200, 10) }},
+		// It checks itself that the file holds a message and an outcome each.
+		{"durableFloor", func() (float64, error) { return durableFloor(dir, 300, 8, 8, 10) }},
 	}
 	for _, r := range runs {
 		t.Run(r.name, func(t *testing.T) {
@@ -43,6 +45,14 @@ func TestCeilings_ReturnPositiveFiniteRatesAtSmallSizes(t *testing.T) {
 			t.Fatalf("%d goroutines left, started with %d:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestDurableFloor_RefusesEmptySizes(t *testing.T) {
+	for _, sizes := range [][4]int{{0, 8, 8, 10}, {300, 0, 8, 10}, {300, 8, 0, 10}, {300, 8, 8, 0}} {
+		if _, err := durableFloor(t.TempDir(), sizes[0], sizes[1], sizes[2], sizes[3]); err == nil {
+			t.Errorf("durableFloor%v: no error", sizes)
+		}
 	}
 }
 

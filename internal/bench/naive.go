@@ -48,17 +48,11 @@ func naiveBaseline(dir string, n, endpoints int) (float64, error) {
 		return 0, err
 	}
 	defer s.close()
-	db, cleanup, err := openFreshBolt(dir, "naive", nil)
+	db, cleanup, err := openFreshBolt(dir, "naive", nil, naiveBucket)
 	if err != nil {
 		return 0, err
 	}
 	defer cleanup()
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucket(naiveBucket)
-		return err
-	}); err != nil {
-		return 0, fmt.Errorf("bench: naiveBaseline: %w", err)
-	}
 
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	defer tr.CloseIdleConnections()
@@ -122,7 +116,7 @@ func (s *naiveSender) send(ctx context.Context, id, url string, payload []byte) 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	err := post(ctx, s.client, url, payload)
+	err := post(ctx, s.client, url, payload, nil)
 	<-s.inFlight
 	if err != nil {
 		return err
