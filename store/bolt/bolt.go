@@ -134,8 +134,11 @@ type Store struct {
 	// admitWake starts the admitter: a claim left more in the intake.
 	admitWake, admitDone chan struct{}
 	indexDone            chan struct{} // closed when the indexer stops
-	idem                 pendingIdem
-	times                eventTimes
+	// flushing holds a token while flushIndexes runs, so flushes take turns
+	// rather than apply the same records side by side.
+	flushing chan struct{}
+	idem     pendingIdem
+	times    eventTimes
 
 	closeOnce sync.Once
 	closeErr  error
@@ -172,7 +175,8 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	s := &Store{db: db, closing: make(chan struct{}), trimDone: make(chan struct{}),
-		admitWake: make(chan struct{}, 1), admitDone: make(chan struct{}), indexDone: make(chan struct{})}
+		admitWake: make(chan struct{}, 1), admitDone: make(chan struct{}), indexDone: make(chan struct{}),
+		flushing: make(chan struct{}, 1)}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		if tx.Bucket([]byte("pending")) != nil {
 			return fmt.Errorf("%w: version 1", ErrFormat)

@@ -252,7 +252,15 @@ func dropRecords(tx *bbolt.Tx, last []byte) error {
 // transaction of its own, so that no one commit holds the writer long; the
 // pass's records go last. Applying an entry twice writes the same, so a
 // crash between these writes loses nothing: the records are applied again.
+// Flushes take turns: one that finds another under way waits for it, then
+// applies only what that one left.
 func (s *Store) flushIndexes(ctx context.Context) (err error) {
+	select {
+	case s.flushing <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.flushing }()
 	m := s.times.begin()
 	defer func() { s.times.end(m, err == nil) }()
 	var bound []byte

@@ -53,6 +53,30 @@ func TestIndexLog_holds_a_publishs_index_entries_until_a_read_needs_them(t *test
 		keyCounts(t, s, deferred...))
 }
 
+// Reads that need the log written at the same time take turns: the first
+// writes it, in one pass of a write per index and one that drops the
+// records, and the others find nothing left, rather than each applying
+// the same records again.
+func TestIndexLog_concurrent_reads_write_it_once(t *testing.T) {
+	t.Parallel()
+	s := openTestWith(t, noIndexer)
+	seed(t, s, "acme", "ep_1", "evk_1", 2)
+	seed(t, s, "acme", "ep_1", "evk_2", 1)
+	before := s.Stats().Writes
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			_, err := s.EventGet(ctx, "acme", "id-evk_1")
+			require.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	const indexes = 8 // idempotency, the tenant's events, the endpoint's messages, five attempt indexes
+	require.Equal(t, uint64(indexes+1), s.Stats().Writes-before)
+	require.Equal(t, map[string]int{"index_log": 0, "idempotency": 2, "tenant_events": 2, "endpoint_messages": 0},
+		keyCounts(t, s, deferred...))
+}
+
 // The indexer writes the log on its own, without a read.
 func TestIndexLog_the_indexer_empties_it(t *testing.T) {
 	t.Parallel()
