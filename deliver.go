@@ -63,10 +63,10 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 		default:
 			errDelay = 100 * time.Millisecond
 			claims := res.Claims[:min(len(res.Claims), limit)]
-			d.admitted(claims, now)
+			probes := d.admitted(claims, now)
 			// Claims committed as Stop began still go to the workers, which
 			// release them at once instead of leaving them leased.
-			d.dispatch(claims, now.Add(d.cfg.LeaseDuration))
+			d.dispatch(claims, probes, now.Add(d.cfg.LeaseDuration))
 			for _, id := range res.Corrupt {
 				d.log.Error("webhook: message set aside: its stored records cannot be read", slog.String("message_id", id))
 			}
@@ -127,8 +127,12 @@ func (d *Dispatcher) admitter(now time.Time, idle int) func(*store.Endpoint, int
 }
 
 // admitted spends rate-limit tokens and marks circuit probes for what a
-// claim leased.
-func (d *Dispatcher) admitted(claims []store.Claim, now time.Time) {
+// claim leased, and reports which claims are probes. Whether a claim is
+// one was settled when it was admitted, not by the circuit as it is once
+// the claim has committed: a message admitted while the circuit was
+// closed must wait if it opened meanwhile, not go out as a probe.
+func (d *Dispatcher) admitted(claims []store.Claim, now time.Time) []bool {
+	probes := make([]bool, len(claims))
 	for i := 0; i < len(claims); {
 		ep := claims[i].Endpoint
 		n := 1
@@ -136,9 +140,10 @@ func (d *Dispatcher) admitted(claims []store.Claim, now time.Time) {
 			n++
 		}
 		d.limits.Take(ep.ID, ep.RateLimit, ep.RateBurst, n, now)
-		d.breaker.Claimed(ep.ID, now)
+		probes[i] = d.breaker.Claimed(ep.ID, now)
 		i += n
 	}
+	return probes
 }
 
 // room is how many messages the scheduler should claim now, up to depth
@@ -212,14 +217,12 @@ type claimed struct {
 	probe      bool
 }
 
-func (d *Dispatcher) dispatch(claims []store.Claim, leaseUntil time.Time) {
+func (d *Dispatcher) dispatch(claims []store.Claim, probes []bool, leaseUntil time.Time) {
 	d.mu.Lock()
 	d.busy += len(claims)
 	d.mu.Unlock()
-	for _, c := range claims {
-		// Only a probe is claimed while the circuit is open.
-		probe := d.breaker.Open(c.Endpoint.ID)
-		d.work <- claimed{c, leaseUntil, probe} // never blocks: busy <= depth, and the buffer holds the deepest
+	for i, c := range claims {
+		d.work <- claimed{c, leaseUntil, probes[i]} // never blocks: busy <= depth, and the buffer holds the deepest
 	}
 }
 

@@ -68,14 +68,18 @@ func (b *Breaker) Admit(id string, want int, now time.Time) (int, time.Time) {
 	}
 }
 
-// Claimed records that messages admitted at now went out: after the
-// cool-down, the first of them is the probe.
-func (b *Breaker) Claimed(id string, now time.Time) {
+// Claimed records that messages admitted at now went out, and reports
+// whether the first of them is the probe: it is after the cool-down. A
+// message admitted while the circuit was closed is no probe, even if the
+// circuit has opened since.
+func (b *Breaker) Claimed(id string, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if c := b.m[id]; c != nil && c.open && !now.Before(c.openUntil) {
+	if c := b.m[id]; c != nil && c.open && !c.probing && !now.Before(c.openUntil) {
 		c.probing = true
+		return true
 	}
+	return false
 }
 
 // Released records that a message went back unattempted, so a probe that

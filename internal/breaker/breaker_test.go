@@ -429,3 +429,23 @@ func TestTrackedFromFirstFailureToSuccess(t *testing.T) {
 	require.False(t, b.Tracked("ep"), "closed by a success")
 	require.False(t, b.Tracked("other"))
 }
+
+// Claimed says which claim is the probe: only one admitted after the
+// cool-down, once. Messages admitted while the circuit was closed are no
+// probe, though it has opened by the time their claim is recorded.
+func TestClaimedReportsTheProbe(t *testing.T) {
+	b := breaker.New(1, time.Second, time.Minute)
+	require.False(t, b.Claimed("ep", base), "unknown endpoint")
+	admittedAt := base
+	requireAdmit(t, b, "ep", 2, admittedAt, 2, time.Time{})
+	open(t, b, "ep", at(time.Millisecond)) // a failure while the claim commits
+	require.False(t, b.Claimed("ep", admittedAt), "admitted while closed")
+	requireAdmit(t, b, "ep", 2, at(time.Millisecond), 0, at(time.Second+time.Millisecond))
+
+	probeAt := at(2 * time.Second)
+	requireAdmit(t, b, "ep", 2, probeAt, 1, time.Time{})
+	require.True(t, b.Claimed("ep", probeAt), "admitted after the cool-down")
+	require.False(t, b.Claimed("ep", probeAt), "the probe is already out")
+	b.Released("ep")
+	require.True(t, b.Claimed("ep", probeAt), "released: the next is the probe")
+}
