@@ -131,6 +131,10 @@ func writeHeapProfile(path string) error {
 // metrics are one scenario run's figures by name.
 type metrics map[string]float64
 
+// senders is how many requests the HTTP ceiling and the durable floor
+// keep in flight: the library's default Config.Workers.
+const senders = 64
+
 // runScenario runs one scenario in this process and prints its metrics as
 // JSON on stdout.
 func runScenario(name string, p params) error {
@@ -144,7 +148,7 @@ func runScenario(name string, p params) error {
 	var m metrics
 	switch name {
 	case "http_ceiling":
-		v, err := httpCeiling(p.Events, 64, p.Endpoints)
+		v, err := httpCeiling(p.Events, senders, p.Endpoints)
 		if err != nil {
 			return err
 		}
@@ -156,7 +160,7 @@ func runScenario(name string, p params) error {
 		}
 		m = metrics{"per_second": v, "kib_written_per_record": kib}
 	case "durable_floor":
-		v, err := durableFloor(dir, p.Events, p.Publishers, 64, p.Endpoints)
+		v, err := durableFloor(dir, p.Events, p.Publishers, senders, p.Endpoints)
 		if err != nil {
 			return err
 		}
@@ -259,9 +263,9 @@ func run(p params, reps, heavyReps int, asJSON bool) error {
 		what string
 	}
 	plans := []plan{
-		{"http_ceiling", reps, fmt.Sprintf("raw loopback HTTP: %d POSTs of 1 KiB, 64 workers, %d paths", p.Events, p.Endpoints)},
+		{"http_ceiling", reps, fmt.Sprintf("raw loopback HTTP: %d POSTs of 1 KiB, %d workers, %d paths", p.Events, senders, p.Endpoints)},
 		{"bolt_ceiling", reps, fmt.Sprintf("raw bbolt: %d records of 1 KiB from %d writers, grouped commits, fsync, the library's bbolt options", p.Records, p.Publishers)},
-		{"durable_floor", reps, fmt.Sprintf("durable floor, by hand: %d messages from %d publishers, each stored before and its outcome after a signed POST by 64 workers over %d paths, grouped commits", p.Events, p.Publishers, p.Endpoints)},
+		{"durable_floor", reps, fmt.Sprintf("durable floor, by hand: %d messages from %d publishers, each stored before and its outcome after a signed POST by %d workers over %d paths, grouped commits", p.Events, p.Publishers, senders, p.Endpoints)},
 		{"naive", reps, fmt.Sprintf("naive sender: %d messages, a goroutine each, bbolt Update before and after the POST", p.Events)},
 		{"publish", reps, fmt.Sprintf("library publish: %d events from %d publishers to %d tenants, durable on return",
 			p.Publish, p.Publishers, cmp.Or(p.PubTenants, p.Publishers))},
