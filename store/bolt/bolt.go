@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -90,6 +91,14 @@ var ErrFormat = errors.New("bolt: unsupported file format")
 // endpoint is deleted, so a large backlog does not stall other writers.
 const cancelBatch = 500
 
+// initialMmap is how much of the file bbolt maps at Open on 64-bit
+// platforms. bbolt otherwise starts small and doubles the mapping as the
+// file grows; each remap waits for every read transaction and drops every
+// mapped page, which the next reads fault in again. Mapping costs address
+// space only; the pages the file does not fill are never touched. 32-bit
+// platforms keep bbolt's default.
+const initialMmap = strconv.IntSize / 64 << 30 // 0 on 32-bit: bbolt's default
+
 // Options configures Open. A nil *Options means all defaults.
 type Options struct {
 	// NoSync skips fsync on commit. Data survives a process crash but not a
@@ -166,10 +175,11 @@ func Open(path string, opts *Options) (*Store, error) {
 		o.IndexInterval = 100 * time.Millisecond
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:        o.Timeout,
-		NoSync:         o.NoSync,
-		NoFreelistSync: true,
-		FreelistType:   bbolt.FreelistMapType,
+		Timeout:         o.Timeout,
+		NoSync:          o.NoSync,
+		NoFreelistSync:  true,
+		FreelistType:    bbolt.FreelistMapType,
+		InitialMmapSize: initialMmap,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
