@@ -104,6 +104,39 @@ func (h *Histogram) AppendBinary(b []byte) ([]byte, error) {
 
 var errHistogram = errors.New("store: corrupt histogram")
 
+// AppendAdd appends to b the encoding of enc, an encoded histogram, with
+// d added. It edits the encoding rather than decoding it: a rollup
+// updated once per delivery attempt would otherwise allocate a bucket
+// slice each time.
+func AppendAdd(b, enc []byte, d time.Duration) ([]byte, error) {
+	want := uint64(histBucket(uint64(max(d, 0) / time.Microsecond)))
+	added, prev := false, -1
+	for len(enc) > 0 {
+		i, n := binary.Uvarint(enc)
+		if n <= 0 || i >= maxHistBucket || int(i) <= prev {
+			return b, errHistogram // out of order too: not what AppendBinary writes
+		}
+		c, m := binary.Uvarint(enc[n:])
+		if m <= 0 {
+			return b, errHistogram
+		}
+		enc, prev = enc[n+m:], int(i)
+		if !added && i >= want {
+			if i > want {
+				b = binary.AppendUvarint(binary.AppendUvarint(b, want), 1)
+			} else {
+				c++
+			}
+			added = true
+		}
+		b = binary.AppendUvarint(binary.AppendUvarint(b, i), c)
+	}
+	if !added {
+		b = binary.AppendUvarint(binary.AppendUvarint(b, want), 1)
+	}
+	return b, nil
+}
+
 // maxHistBucket bounds decoded bucket indexes (durations up to 2^63 ns).
 const maxHistBucket = histExact + (64-histLog)*histSub
 

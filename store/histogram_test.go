@@ -61,3 +61,41 @@ func TestHistogram_merge_and_binary_round_trip(t *testing.T) {
 		require.Error(t, back.UnmarshalBinary(bad), "%x", bad)
 	}
 }
+
+func TestAppendAdd_matches_decoding_adding_and_encoding(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var h Histogram
+	enc, err := h.MarshalBinary()
+	require.NoError(t, err)
+	for i := range 2000 {
+		d := time.Duration(math.Exp(rng.Float64()*math.Log(1e8))) * time.Microsecond
+		if i%7 == 0 {
+			d = time.Duration(rng.IntN(40)) * time.Microsecond // the exact buckets, and the first ones above
+		}
+		h.Add(d)
+		prefix := []byte("kept")
+		next, err := AppendAdd(prefix, enc, d)
+		require.NoError(t, err)
+		require.Equal(t, "kept", string(next[:4]))
+		want, err := h.MarshalBinary()
+		require.NoError(t, err)
+		require.Equal(t, want, next[4:], "after %d adds", i+1)
+		enc = next[4:]
+	}
+	var back Histogram
+	require.NoError(t, back.UnmarshalBinary(enc))
+	require.Equal(t, h.Count(), back.Count())
+}
+
+func TestAppendAdd_refuses_what_AppendBinary_does_not_write(t *testing.T) {
+	for _, bad := range [][]byte{
+		{0x80},                               // truncated index
+		{0x01},                               // index without a count
+		{0x05, 0x01, 0x03, 0x01},             // out of order
+		{0x05, 0x01, 0x05, 0x01},             // repeated
+		{0xff, 0xff, 0xff, 0xff, 0x7f, 0x01}, // index past the last bucket
+	} {
+		_, err := AppendAdd(nil, bad, time.Millisecond)
+		require.ErrorIs(t, err, errHistogram, "%x", bad)
+	}
+}

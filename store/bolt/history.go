@@ -337,24 +337,50 @@ type rollup struct {
 	latency                       store.Histogram
 }
 
-func (r *rollup) encode() []byte {
-	b := binary.AppendUvarint(nil, r.attempts)
-	b = binary.AppendUvarint(b, r.successes)
-	b = binary.AppendUvarint(b, r.failures)
-	b, _ = r.latency.AppendBinary(b)
-	return b
-}
-
 func decodeRollup(v []byte) (rollup, error) {
 	var r rollup
-	for _, dst := range []*uint64{&r.attempts, &r.successes, &r.failures} {
+	rest, err := rollupCounts(v, []*uint64{&r.attempts, &r.successes, &r.failures})
+	if err != nil {
+		return rollup{}, err
+	}
+	return r, r.latency.UnmarshalBinary(rest)
+}
+
+// rollupCounts decodes a rollup's counts into dst and returns the
+// histogram that follows them.
+func rollupCounts(v []byte, dst []*uint64) ([]byte, error) {
+	for _, d := range dst {
 		n, w := binary.Uvarint(v)
 		if w <= 0 {
-			return rollup{}, errors.New("bolt: corrupt stats rollup")
+			return nil, errors.New("bolt: corrupt stats rollup")
 		}
-		*dst, v = n, v[w:]
+		*d, v = n, v[w:]
 	}
-	return r, r.latency.UnmarshalBinary(v)
+	return v, nil
+}
+
+// addToRollup returns the rollup encoded in v (nil: empty) with one
+// attempt added, editing the encoding in place of decoding it.
+func addToRollup(v []byte, success bool, d time.Duration) ([]byte, error) {
+	var attempts, successes, failures uint64
+	hist := v
+	if v != nil {
+		var err error
+		if hist, err = rollupCounts(v, []*uint64{&attempts, &successes, &failures}); err != nil {
+			return nil, err
+		}
+	}
+	attempts++
+	if success {
+		successes++
+	} else {
+		failures++
+	}
+	b := make([]byte, 0, len(v)+5*binary.MaxVarintLen64)
+	for _, n := range [...]uint64{attempts, successes, failures} {
+		b = binary.AppendUvarint(b, n)
+	}
+	return store.AppendAdd(b, hist, d)
 }
 
 // recordStats adds an attempt to its endpoint's rollup for its hour.
@@ -362,23 +388,21 @@ func recordStats(tx *bbolt.Tx, a *store.Attempt) error {
 	hour := a.StartedAt.UTC().Truncate(time.Hour)
 	key := append(tenantPrefix(a.EndpointID), timeKey(hour, "")...)
 	stats := tx.Bucket(bucketStats)
-	var r rollup
-	if v := stats.Get(key); v != nil {
-		var err error
-		if r, err = decodeRollup(v); err != nil {
-			r = rollup{} // a corrupt hour restarts rather than blocking outcomes
+	v := stats.Get(key)
+	if v == nil {
+		if err := tx.Bucket(bucketStatsByTenant).Put(append(tenantPrefix(a.TenantID), timeKey(hour, a.EndpointID)...), nil); err != nil {
+			return err
 		}
-	} else if err := tx.Bucket(bucketStatsByTenant).Put(append(tenantPrefix(a.TenantID), timeKey(hour, a.EndpointID)...), nil); err != nil {
+	}
+	success := a.ErrorClass == store.ErrorNone && store.ClassOf(a.StatusCode) == store.Class2xx
+	next, err := addToRollup(v, success, a.Duration)
+	if err != nil { // a corrupt hour restarts rather than blocking outcomes
+		next, err = addToRollup(nil, success, a.Duration)
+	}
+	if err != nil {
 		return err
 	}
-	r.attempts++
-	if a.ErrorClass == store.ErrorNone && store.ClassOf(a.StatusCode) == store.Class2xx {
-		r.successes++
-	} else {
-		r.failures++
-	}
-	r.latency.Add(a.Duration)
-	return stats.Put(key, r.encode())
+	return stats.Put(key, next)
 }
 
 // EndpointStats implements store.Store.
