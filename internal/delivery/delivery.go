@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hooksmith/webhook/internal/netguard"
 	"github.com/hooksmith/webhook/store"
@@ -153,7 +154,22 @@ func Redact(h http.Header) map[string][]string {
 
 // IsSensitive reports whether a header's value must not be stored or shown.
 func IsSensitive(name string) bool {
-	lower := strings.ToLower(name)
+	var buf [64]byte // header names are ASCII and short: lower-case them without an allocation
+	lower := buf[:0]
+	for i := range len(name) {
+		c := name[i]
+		if c >= utf8.RuneSelf || len(lower) == len(buf) {
+			return isSensitiveLower(strings.ToLower(name))
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower = append(lower, c)
+	}
+	return isSensitiveLower(string(lower))
+}
+
+func isSensitiveLower(lower string) bool {
 	for _, s := range sensitive {
 		if strings.Contains(lower, s) {
 			return true

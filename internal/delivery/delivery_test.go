@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -56,4 +57,17 @@ func TestErrorText_and_Redact_keep_credentials_out(t *testing.T) {
 	}
 	require.Equal(t, []string{"v1,abc"}, h["Webhook-Signature"], "the signature is kept for debugging")
 	require.Equal(t, []string{"*/*"}, h["Accept"])
+}
+
+func TestIsSensitive_any_case_any_length_and_without_allocating(t *testing.T) {
+	// Not parallel: AllocsPerRun counts the whole process's allocations.
+	long := strings.Repeat("X-Padding-", 8) + "ToKeN"
+	for name, want := range map[string]bool{
+		"AUTHORIZATION": true, "x-api-key": true, "X-Csrf-Token": true, long: true,
+		"X-\u212aey":   true, // the Kelvin sign lower-cases to k, as strings.ToLower has it
+		"Content-Type": false, "Webhook-Id": false, strings.Repeat("X-Padding-", 8): false, "X-\u00e9tat": false,
+	} {
+		require.Equal(t, want, IsSensitive(name), "%q", name)
+	}
+	require.Zero(t, testing.AllocsPerRun(100, func() { IsSensitive("Webhook-Signature") }))
 }
