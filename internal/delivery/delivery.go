@@ -154,7 +154,7 @@ func Redact(h http.Header) map[string][]string {
 
 // IsSensitive reports whether a header's value must not be stored or shown.
 func IsSensitive(name string) bool {
-	var buf [64]byte // header names are ASCII and short: lower-case them without an allocation
+	var buf [32]byte // most header names are short ASCII: lower-case those without an allocation
 	lower := buf[:0]
 	for i := range len(name) {
 		c := name[i]
