@@ -3,7 +3,9 @@ package bolt
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -41,8 +43,9 @@ func TestAttempt_round_trips(t *testing.T) {
 		"every field": everyAttemptField(t),
 		"no headers, zero time": {ID: "att_2", TenantID: "acme", Number: 1, ErrorClass: store.ErrorTimeout,
 			Error: "context deadline exceeded"},
-		"negative and extreme numbers": {ID: "att_3", Number: -1, StatusCode: -999, Duration: -time.Second},
-		"only response headers":        {ID: "att_4", ResponseHeaders: map[string][]string{"A": {"1"}}},
+		"negative and extreme numbers":                     {ID: "att_3", Number: -1, StatusCode: -999, Duration: -time.Second},
+		"only response headers":                            {ID: "att_4", ResponseHeaders: map[string][]string{"A": {"1"}}},
+		"more names than appendHeaders keeps on its stack": {ID: "att_5", RequestHeaders: manyHeaders(40)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			v, err := encodeAttempt(a)
@@ -57,6 +60,26 @@ func TestAttempt_round_trips(t *testing.T) {
 			}
 		})
 	}
+}
+
+func manyHeaders(n int) map[string][]string {
+	h := map[string][]string{}
+	for i := range n {
+		h[fmt.Sprintf("X-Header-%02d", n-i)] = []string{strconv.Itoa(i)}
+	}
+	return h
+}
+
+// appendAttempt writes after what the buffer holds, and leaves that alone.
+func TestAttempt_appends_to_a_buffer_in_use(t *testing.T) {
+	a := everyAttemptField(t)
+	want, err := encodeAttempt(a)
+	require.NoError(t, err)
+	buf := append(make([]byte, 0, 8), "kept"...)
+	got, err := appendAttempt(buf, a)
+	require.NoError(t, err)
+	require.Equal(t, "kept", string(got[:4]))
+	require.Equal(t, want, got[4:])
 }
 
 // The body is not part of the record; empty header sets, and a header

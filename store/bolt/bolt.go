@@ -618,10 +618,13 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 		ev.Messages[i] = store.MessageRef{MessageID: m.ID, EndpointID: m.EndpointID}
 	}
 	sortRefs(ev.Messages)
-	evVal, err := encodeEvent(ev)
+	buf := takeBuffer()
+	defer recycle(buf) // after write has returned
+	evVal, err := appendEvent(*buf, ev)
 	if err != nil {
 		return store.EventInsertResult{}, err
 	}
+	*buf = evVal
 	idemKey := tenantKey(ev.TenantID, ev.ID)
 	var res store.EventInsertResult
 	err = s.c.write(ctx, func(tx *bbolt.Tx) error {
@@ -781,10 +784,13 @@ func getOwned[T any](b *bbolt.Bucket, key []byte, tenantID string, tenantOf func
 func (s *Store) MessageComplete(ctx context.Context, p store.MessageCompleteParams) error {
 	att := encodedAttempt{a: p.Attempt}
 	if p.Attempt != nil {
+		buf := takeBuffer()
+		defer recycle(buf) // after write has returned
 		var err error
-		if att.meta, err = encodeAttempt(p.Attempt); err != nil {
+		if att.meta, err = appendAttempt(*buf, p.Attempt); err != nil {
 			return err
 		}
+		*buf = att.meta
 	}
 	return s.c.write(ctx, func(tx *bbolt.Tx) error {
 		q := s.c.qtx(tx)

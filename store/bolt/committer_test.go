@@ -2,6 +2,7 @@ package bolt_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,4 +147,56 @@ func TestCommitter_a_purge_sharing_a_commit_purges_what_the_writes_before_it_log
 		"attempts_by_endpoint": 0, "attempts_by_event": 0, "attempts_by_message": 0, "messages": 0, "events": 0},
 		keyCounts(t, s, "index_log", "attempts", "attempts_by_tenant", "attempts_by_class", "attempts_by_endpoint",
 			"attempts_by_event", "attempts_by_message", "messages", "events"))
+}
+
+// A write encodes its record into a recycled buffer, which bbolt holds
+// until the commit: writes sharing a commit each keep their own, so every
+// record reads back as written.
+func TestCommitter_writes_sharing_a_commit_keep_their_own_records(t *testing.T) {
+	t.Parallel()
+	s := openTestWith(t, noIndexer)
+	seed(t, s, "acme", "ep_1", "evk_seed", 12)
+	const n = 12
+	payload := func(i int) []byte { return []byte(fmt.Sprintf(`{"n":%d,"pad":%q}`, i, strings.Repeat("x", 50*i))) }
+	fns := make([]func() error, n)
+	for i := range fns {
+		ev := &store.Event{Key: fmt.Sprintf("evk_%02d", i), TenantID: "acme", ID: fmt.Sprintf("evt_%02d", i),
+			Type: "t.x", CreatedAt: t0, Payload: payload(i)}
+		fns[i] = func() error {
+			_, err := s.EventInsert(ctx, store.EventInsertParams{Event: ev, IdempotencyWindow: time.Hour, Now: t0})
+			return err
+		}
+	}
+	for i, err := range grouped(t, s, fns...) {
+		require.NoError(t, err, "publish %d", i)
+	}
+	for i := range n {
+		ev, err := s.EventGet(ctx, "acme", fmt.Sprintf("evt_%02d", i))
+		require.NoError(t, err)
+		require.Equal(t, string(payload(i)), string(ev.Payload), "event %d", i)
+	}
+
+	res, err := s.MessageClaim(ctx, store.MessageClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: n})
+	require.NoError(t, err)
+	require.Len(t, res.Claims, n)
+	fns = make([]func() error, n)
+	for i, c := range res.Claims {
+		m := c.Message
+		fns[i] = func() error {
+			return s.MessageComplete(ctx, store.MessageCompleteParams{MessageID: m.ID, LeaseToken: m.LeaseToken,
+				Status: store.StatusSucceeded, Now: t0, Attempt: &store.Attempt{ID: fmt.Sprintf("att_%02d", i),
+					TenantID: m.TenantID, MessageID: m.ID, EndpointID: m.EndpointID, EventID: m.EventID, Number: 1,
+					StartedAt: t0, URL: "https://e.example/" + strings.Repeat("p", 40*i), StatusCode: 200 + i}})
+		}
+	}
+	for i, err := range grouped(t, s, fns...) {
+		require.NoError(t, err, "outcome %d", i)
+	}
+	for i, c := range res.Claims {
+		a, err := s.AttemptGet(ctx, "acme", fmt.Sprintf("att_%02d", i))
+		require.NoError(t, err)
+		require.Equal(t, c.Message.ID, a.MessageID)
+		require.Equal(t, "https://e.example/"+strings.Repeat("p", 40*i), a.URL)
+		require.Equal(t, 200+i, a.StatusCode)
+	}
 }

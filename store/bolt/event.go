@@ -48,7 +48,10 @@ func eventTexts(ev *store.Event) [5]*string {
 
 // encodeEvent writes the event with its Messages, which must be in
 // strictly increasing message ID order (sortRefs).
-func encodeEvent(ev *store.Event) ([]byte, error) {
+func encodeEvent(ev *store.Event) ([]byte, error) { return appendEvent(nil, ev) }
+
+// appendEvent appends encodeEvent's record to dst.
+func appendEvent(dst []byte, ev *store.Event) ([]byte, error) {
 	if !refsSorted(ev.Messages) {
 		return nil, fmt.Errorf("bolt: event %s: messages not in ID order", ev.Key)
 	}
@@ -70,8 +73,7 @@ func encodeEvent(ev *store.Event) ([]byte, error) {
 		}
 		slices.Sort(names)
 	}
-	b := make([]byte, 0, n)
-	b = append(b, eventV2)
+	b := append(slices.Grow(dst, n), eventV2)
 	for _, s := range texts {
 		b = appendText(b, *s)
 	}
