@@ -15,8 +15,9 @@ import (
 
 // committer runs write functions from many goroutines in shared bbolt
 // transactions: one fsync serves every write queued while the previous commit
-// was in progress. Unlike bbolt's DB.Batch it never waits on a timer, so a
-// lone write commits at once and only concurrent writes are grouped.
+// was in progress or while the transaction ran. Unlike bbolt's DB.Batch it
+// never waits on a timer, so a lone write commits at once and only
+// concurrent writes are grouped.
 type committer struct {
 	db       *bbolt.DB
 	maxBatch int
@@ -122,51 +123,72 @@ func (c *committer) close() {
 
 func (c *committer) run() {
 	defer close(c.done)
-	batch := make([]*op, 0, c.maxBatch)
+	live := make([]*op, 0, c.maxBatch)
 	for {
 		select {
 		case o := <-c.ops:
-			batch = append(batch[:0], o)
+			if !take(o) {
+				continue
+			}
+			live = append(live[:0], o)
 		case <-c.quit:
 			c.failQueued()
 			return
 		}
-		batch = c.drain(batch)
-		// The writers the last commit answered are still waking up: yield so
-		// they can queue their next write into this commit, for as long as
-		// each yield brings more. A lone write does not wait: its first yield
-		// brings nothing.
-		for range commitYields {
-			if len(batch) >= c.maxBatch {
-				break
-			}
-			before := len(batch)
-			runtime.Gosched()
-			if batch = c.drain(batch); len(batch) == before {
-				break
-			}
-		}
 		start := time.Now()
-		c.commit(batch)
+		live = c.commit(live)
 		c.busy.Add(int64(time.Since(start)))
-		clear(batch)
+		clear(live)
 	}
 }
 
-// commitYields bounds how often run yields to let writers join a group.
+// commitYields bounds how often a commit yields to let writers join it.
 const commitYields = 16
 
-// drain appends to batch what is queued, without waiting, up to maxBatch.
-func (c *committer) drain(batch []*op) []*op {
-	for len(batch) < c.maxBatch {
+// take takes o from the queue for a commit, unless its caller withdrew it
+// or its context has ended (which take answers).
+func take(o *op) bool {
+	if !o.state.CompareAndSwap(opQueued, opTaken) {
+		return false
+	}
+	if err := o.ctx.Err(); err != nil {
+		o.errc <- err
+		return false
+	}
+	return true
+}
+
+// gather appends to live what is queued, up to maxBatch. The writers the
+// last commit answered are still waking up: when nothing is queued, it
+// yields so they can queue their next write, as long as each yield brings
+// more and at most commitYields times per commit (yields counts them). A
+// lone write does not wait: its first yield brings nothing.
+func (c *committer) gather(live []*op, yields *int) []*op {
+	n := len(live)
+	if live = c.drain(live); len(live) > n || len(live) >= c.maxBatch || *yields >= commitYields {
+		return live
+	}
+	*yields++
+	runtime.Gosched()
+	if live = c.drain(live); len(live) == n {
+		*yields = commitYields
+	}
+	return live
+}
+
+// drain appends to live what is queued, without waiting, up to maxBatch.
+func (c *committer) drain(live []*op) []*op {
+	for len(live) < c.maxBatch {
 		select {
 		case o := <-c.ops:
-			batch = append(batch, o)
+			if take(o) {
+				live = append(live, o)
+			}
 		default:
-			return batch
+			return live
 		}
 	}
-	return batch
+	return live
 }
 
 // failQueued answers what was queued before close; nothing is queued after.
@@ -184,41 +206,34 @@ func (c *committer) failQueued() {
 // errGroupFailed aborts a group transaction so each op can be rerun alone.
 var errGroupFailed = errors.New("bolt: group failed")
 
-func (c *committer) commit(batch []*op) {
-	live := batch[:0:0]
-	for _, o := range batch {
-		if !o.state.CompareAndSwap(opQueued, opTaken) {
-			continue // withdrawn by its caller
-		}
-		if err := o.ctx.Err(); err != nil {
-			o.errc <- err
-			continue
-		}
-		live = append(live, o)
-	}
-	if len(live) == 0 {
-		return
-	}
-	if len(live) > 1 {
-		results := make([]error, len(live))
-		err := c.update(func(tx *bbolt.Tx) error {
-			for i, o := range live {
-				results[i] = o.fn(tx)
-				var r *rejection
-				if results[i] != nil && !errors.As(results[i], &r) {
-					return errGroupFailed
+// commit runs live, taken ops, in one transaction, which the ops queued
+// meanwhile join (gather) rather than wait for its commit and then their
+// own; it answers them all and returns live with those that joined.
+func (c *committer) commit(live []*op) []*op {
+	var results []error
+	err := c.update(func(tx *bbolt.Tx) error {
+		results = results[:0]
+		yields := 0
+		for i := 0; ; i++ {
+			if i == len(live) {
+				if live = c.gather(live, &yields); i == len(live) {
+					return nil
 				}
 			}
-			return nil
-		})
-		if err == nil {
-			c.commits.Add(1)
-			c.writes.Add(uint64(len(live)))
-			for i, o := range live {
-				o.errc <- unreject(results[i])
+			results = append(results, live[i].fn(tx))
+			var r *rejection
+			if results[i] != nil && !errors.As(results[i], &r) {
+				return errGroupFailed
 			}
-			return
 		}
+	})
+	if err == nil {
+		c.commits.Add(1)
+		c.writes.Add(uint64(len(live)))
+		for i, o := range live {
+			o.errc <- unreject(results[i])
+		}
+		return live
 	}
 	// Alone, each op gets its own error and cannot spoil the others.
 	for _, o := range live {
@@ -229,6 +244,7 @@ func (c *committer) commit(batch []*op) {
 		}
 		o.errc <- unreject(err)
 	}
+	return live
 }
 
 func unreject(err error) error {
