@@ -280,9 +280,10 @@ type Stats struct {
 	// ratio shows how well group commit is working.
 	Commits uint64
 	// Busy is how long the single writer spent running and committing
-	// them, fsyncs included. Its growth over a period of wall time is the
-	// writer's load: near 1, writes queue behind one another and the
-	// writer bounds throughput.
+	// them, fsyncs included, and the yields that let writers join a
+	// transaction. Its growth over a period of wall time is the writer's
+	// load: near 1, writes queue behind one another and the writer bounds
+	// throughput.
 	Busy time.Duration
 }
 
