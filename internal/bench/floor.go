@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"net/http"
@@ -13,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hooksmith/webhook/internal/signature"
 )
 
 // durableFloor measures, by hand, the least a sender that loses nothing
@@ -20,7 +18,7 @@ import (
 // against it as well as against the HTTP ceiling. For each of n messages
 // one of publishers goroutines stores it (1 KiB) and waits until it is
 // durable, as a publish must; one of workers goroutines then signs it as
-// Standard Webhooks does (HMAC-SHA256 over id.timestamp.body, base64),
+// the library does (internal/signature: Standard Webhooks, HMAC-SHA256),
 // POSTs it to one of endpoints paths with the HTTP ceiling's client, and
 // stores its outcome without waiting for it, as the library's deliveries
 // do. Every record goes through the bbolt ceiling's committer into one
@@ -50,8 +48,14 @@ func durableFloor(dir string, n, publishers, workers, endpoints int) (float64, e
 	ctx, cancel := context.WithTimeout(context.Background(), ceilingTimeout)
 	defer cancel()
 	body := ceilingBody()
-	secret := make([]byte, 32)
-	rand.Read(secret)
+	secret, err := signature.NewSecret()
+	if err != nil {
+		return 0, err
+	}
+	key, err := signature.ParseKey(secret)
+	if err != nil {
+		return 0, err
+	}
 
 	queue := make(chan boltWrite, publishers+workers)
 	committed := make(chan struct{})
@@ -83,18 +87,13 @@ func durableFloor(dir string, n, publishers, workers, endpoints int) (float64, e
 	start := time.Now()
 	for range workers {
 		delivering.Go(func() {
-			mac := hmac.New(sha256.New, secret)
-			var sum [sha256.Size]byte
 			for i := range stored {
 				id := "msg_" + strconv.FormatUint(i, 10)
-				ts := strconv.FormatInt(time.Now().Unix(), 10)
-				mac.Reset()
-				mac.Write([]byte(id + "." + ts + "."))
-				mac.Write(body)
+				ts := time.Now().Unix()
 				header := http.Header{
 					"Webhook-Id":        {id},
-					"Webhook-Timestamp": {ts},
-					"Webhook-Signature": {"v1," + base64.StdEncoding.EncodeToString(mac.Sum(sum[:0]))},
+					"Webhook-Timestamp": {strconv.FormatInt(ts, 10)},
+					"Webhook-Signature": {signature.Header([]signature.Key{key}, id, ts, body)},
 				}
 				if err := post(ctx, client, s.url(int(i%uint64(endpoints))), body, header); err != nil {
 					outcomes <- err
