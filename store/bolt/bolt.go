@@ -585,7 +585,7 @@ func cancelPending(q *qtx, endpointID string, after []byte, now time.Time, limit
 	}
 	for _, e := range entries {
 		var m *store.Message
-		if err := getRecord(q.msgs, e.id, &m); err != nil {
+		if err := readRecord(q, q.msgs, e.id, &m); err != nil {
 			// Missing or undecodable: drop the queue entry, leave the record.
 			if err := q.queue.Delete(e.k); err != nil {
 				return 0, nil, err
@@ -630,9 +630,10 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 	var res store.EventInsertResult
 	err = s.c.write(ctx, func(tx *bbolt.Tx) error {
 		events := filled(tx, bucketEvents, appendFill)
+		q := s.c.qtx(tx)
 		k, pending := s.idem.lookup(tx, idemKey)
 		if !pending {
-			k = tx.Bucket(bucketIdem).Get(idemKey)
+			k = q.get(tx.Bucket(bucketIdem), idemKey)
 		}
 		if k != nil {
 			orig, _, err := readEvent(tx, k)
@@ -644,13 +645,12 @@ func (s *Store) EventInsert(ctx context.Context, p store.EventInsertParams) (sto
 				return nil
 			}
 		}
-		if events.Get([]byte(ev.Key)) != nil {
+		if q.get(events, []byte(ev.Key)) != nil {
 			return reject(store.ErrConflict)
 		}
 		if err := events.Put([]byte(ev.Key), evVal); err != nil {
 			return err
 		}
-		q := s.c.qtx(tx)
 		q.ix.put(ixIdem, idemKey, []byte(ev.Key))
 		s.idem.stage(tx, idemKey, ev.Key)
 		q.ix.put(ixTenantEvents, append(tenantPrefix(ev.TenantID), timeKey(ev.CreatedAt, ev.Key)...), nil)
@@ -705,7 +705,11 @@ func oldEventMessages(tx *bbolt.Tx, eventKey string) []store.MessageRef {
 // reports whether the record holds them, as every record written since
 // format 10 does; it is set for a corrupt record too.
 func readEvent(tx *bbolt.Tx, key []byte) (ev *store.Event, held bool, err error) {
-	v := tx.Bucket(bucketEvents).Get(key)
+	return eventFrom(tx, tx.Bucket(bucketEvents).Get(key))
+}
+
+// eventFrom decodes v, an event record read in tx.
+func eventFrom(tx *bbolt.Tx, v []byte) (ev *store.Event, held bool, err error) {
 	held = holdsMessages(v)
 	if ev, err = decodeEvent(v); err != nil {
 		return nil, held, err
@@ -796,7 +800,7 @@ func (s *Store) MessageComplete(ctx context.Context, p store.MessageCompletePara
 	return s.c.write(ctx, func(tx *bbolt.Tx) error {
 		q := s.c.qtx(tx)
 		var m *store.Message
-		if err := getRecord(q.msgs, []byte(p.MessageID), &m); err != nil {
+		if err := readRecord(q, q.msgs, []byte(p.MessageID), &m); err != nil {
 			return rejectNotFound(err)
 		}
 		if m.Status != store.StatusDelivering || m.LeaseToken != p.LeaseToken {
@@ -806,13 +810,13 @@ func (s *Store) MessageComplete(ctx context.Context, p store.MessageCompletePara
 		if p.Attempt != nil {
 			m.Attempts++
 			m.Trigger = ""
-			if tx.Bucket(bucketAttempts).Get([]byte(p.Attempt.ID)) != nil {
+			if q.get(tx.Bucket(bucketAttempts), []byte(p.Attempt.ID)) != nil {
 				return reject(store.ErrConflict)
 			}
 			if err := putAttempt(tx, &q.ix, att); err != nil {
 				return err
 			}
-			if err := recordStats(tx, p.Attempt); err != nil {
+			if err := recordStats(q, p.Attempt); err != nil {
 				return err
 			}
 			if st != nil {
@@ -929,7 +933,11 @@ func tenantKey(tenantID, id string) []byte {
 // since format 5 and an attempt since format 11, which have the binary
 // forms of message.go and attempt.go.
 func getRecord[T any](b *bbolt.Bucket, key []byte, dst **T) error {
-	v := b.Get(key)
+	return decodeRecord(b.Get(key), key, dst)
+}
+
+// decodeRecord is getRecord for v, the value read under key (nil: none).
+func decodeRecord[T any](v, key []byte, dst **T) error {
 	if v == nil {
 		return store.ErrNotFound
 	}

@@ -108,7 +108,7 @@ func (cl *claimer) visit(rk []byte) error {
 	endpointID := string(rk[8:])
 	// Out of line first, whatever the state says, so a state that
 	// disagrees with the ready bucket cannot make claims spin.
-	if err := cl.ready.Delete(rk); err != nil {
+	if err := cl.del(cl.ready, rk); err != nil {
 		return err
 	}
 	st := cl.getState(endpointID)
@@ -197,7 +197,7 @@ func (cl *claimer) candidates(endpointID string, fifo bool, limit int) ([]candid
 	}
 	var out []candidate
 	prefix := tenantPrefix(endpointID)
-	c := cl.due.Cursor()
+	c := cl.cursor(cl.due)
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Next() {
 		rest := k[len(prefix):]
 		if len(rest) < 8 || keyTime(rest).After(cl.p.Now) {
@@ -212,7 +212,7 @@ func (cl *claimer) candidates(endpointID string, fifo bool, limit int) ([]candid
 // decoded is taken out of the queue and reported, its record left alone.
 func (cl *claimer) lease(ep *store.Endpoint, st *epState, c candidate) error {
 	var m *store.Message
-	err := getRecord(cl.msgs, []byte(c.id), &m)
+	err := readRecord(cl.qtx, cl.msgs, []byte(c.id), &m)
 	if errors.Is(err, store.ErrNotFound) {
 		return c.bucket.Delete(c.key) // dangling
 	}
@@ -249,7 +249,7 @@ func (cl *claimer) endpoint(tenantID, id string) (*store.Endpoint, error) {
 		return ep, nil
 	}
 	key := tenantKey(tenantID, id)
-	raw := cl.tx.Bucket(bucketEndpoints).Get(key)
+	raw := cl.get(cl.tx.Bucket(bucketEndpoints), key)
 	var ep *store.Endpoint
 	if raw != nil && cl.decoded != nil {
 		ep = cl.decoded.get(id, raw)
@@ -271,7 +271,7 @@ func (cl *claimer) event(key string) (*store.Event, error) {
 	if ev, ok := cl.events[key]; ok {
 		return ev, nil
 	}
-	ev, _, err := readEvent(cl.tx, []byte(key))
+	ev, _, err := eventFrom(cl.tx, cl.get(cl.tx.Bucket(bucketEvents), []byte(key)))
 	if err != nil {
 		return nil, fmt.Errorf("bolt: event %q: %w", key, err)
 	}

@@ -384,13 +384,13 @@ func addToRollup(v []byte, success bool, d time.Duration) ([]byte, error) {
 }
 
 // recordStats adds an attempt to its endpoint's rollup for its hour.
-func recordStats(tx *bbolt.Tx, a *store.Attempt) error {
+func recordStats(q *qtx, a *store.Attempt) error {
 	hour := a.StartedAt.UTC().Truncate(time.Hour)
 	key := append(tenantPrefix(a.EndpointID), timeKey(hour, "")...)
-	stats := tx.Bucket(bucketStats)
-	v := stats.Get(key)
+	stats := q.tx.Bucket(bucketStats)
+	v := q.get(stats, key)
 	if v == nil {
-		if err := tx.Bucket(bucketStatsByTenant).Put(append(tenantPrefix(a.TenantID), timeKey(hour, a.EndpointID)...), nil); err != nil {
+		if err := q.tx.Bucket(bucketStatsByTenant).Put(append(tenantPrefix(a.TenantID), timeKey(hour, a.EndpointID)...), nil); err != nil {
 			return err
 		}
 	}

@@ -129,7 +129,7 @@ func buildHistory(b *testing.B, n int) (*Store, time.Time) {
 				if err := putAttempt(tx, &ix, encodedAttempt{a: a, meta: enc}); err != nil {
 					return err
 				}
-				if err := recordStats(tx, a); err != nil {
+				if err := recordStats(newQtx(tx), a); err != nil {
 					return err
 				}
 				if i%2 == 1 {

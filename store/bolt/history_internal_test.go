@@ -32,7 +32,7 @@ func TestRecordStats_counts_and_restarts_a_corrupt_hour(t *testing.T) {
 		var r rollup
 		require.NoError(t, s.DB().Update(func(tx *bbolt.Tx) error {
 			for _, a := range as {
-				if err := recordStats(tx, a); err != nil {
+				if err := recordStats(newQtx(tx), a); err != nil {
 					return err
 				}
 			}

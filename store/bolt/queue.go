@@ -69,6 +69,8 @@ type qtx struct {
 	// write once a record holds maxIndexRecord bytes.
 	shared bool
 	cuts   []int
+	// cursors: see cursor.
+	cursors [maxCursors]bucketCursor
 }
 
 // maxIndexRecord is the size past which a shared qtx starts a new index
@@ -94,7 +96,7 @@ func (q *qtx) getState(endpointID string) *epState {
 		return st
 	}
 	var st *epState
-	if v := q.state.Get([]byte(endpointID)); v != nil {
+	if v := q.get(q.state, []byte(endpointID)); v != nil {
 		var err error
 		if st, err = decodeState(v); err != nil {
 			st = &epState{}
@@ -186,7 +188,7 @@ func (q *qtx) setReady(endpointID string, st *epState, t time.Time) error {
 	}
 	q.touch(endpointID)
 	if !st.Ready.IsZero() {
-		if err := q.ready.Delete(timeKey(st.Ready, endpointID)); err != nil {
+		if err := q.del(q.ready, timeKey(st.Ready, endpointID)); err != nil {
 			return err
 		}
 	}
@@ -236,7 +238,7 @@ func (q *qtx) reschedule(endpointID string, st *epState, capacity int, floor tim
 func (q *qtx) nextDue(endpointID string, fifo bool) (time.Time, error) {
 	if !fifo {
 		prefix := tenantPrefix(endpointID)
-		k, _ := q.due.Cursor().Seek(prefix)
+		k, _ := q.cursor(q.due).Seek(prefix)
 		if k == nil || !bytes.HasPrefix(k, prefix) || len(k) < len(prefix)+8 {
 			return time.Time{}, nil
 		}
@@ -257,7 +259,7 @@ func (q *qtx) head(endpointID string) (*store.Message, []byte, error) {
 	c := q.queue.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Seek(prefix) {
 		var m *store.Message
-		err := getRecord(q.msgs, v, &m)
+		err := readRecord(q, q.msgs, v, &m)
 		switch {
 		case errors.Is(err, store.ErrNotFound) || (err == nil && m.Status.Final()):
 			// Dangling: nothing live is queued under this key.
@@ -293,9 +295,9 @@ func (q *qtx) unindex(m *store.Message) error {
 	case m.Status.Final() || m.NextAttemptAt.IsZero():
 		return nil
 	case m.Status == store.StatusDelivering:
-		return q.leases.Delete(timeKey(m.NextAttemptAt, m.ID))
+		return q.del(q.leases, timeKey(m.NextAttemptAt, m.ID))
 	default:
-		return q.due.Delete(dueKey(m.EndpointID, m.NextAttemptAt, m.ID))
+		return q.del(q.due, dueKey(m.EndpointID, m.NextAttemptAt, m.ID))
 	}
 }
 
@@ -311,7 +313,7 @@ func (q *qtx) move(m *store.Message, status store.MessageStatus, next time.Time,
 	}
 	if status.Final() {
 		m.NextAttemptAt = time.Time{}
-		if err := q.queue.Delete(queueKey(m.EndpointID, m.Seq)); err != nil {
+		if err := q.del(q.queue, queueKey(m.EndpointID, m.Seq)); err != nil {
 			return err
 		}
 	}
@@ -323,7 +325,7 @@ func (q *qtx) move(m *store.Message, status store.MessageStatus, next time.Time,
 
 // endpointExists reports whether the message's endpoint is still stored.
 func (q *qtx) endpointExists(m *store.Message) bool {
-	return q.tx.Bucket(bucketEndpoints).Get(tenantKey(m.TenantID, m.EndpointID)) != nil
+	return q.get(q.tx.Bucket(bucketEndpoints), tenantKey(m.TenantID, m.EndpointID)) != nil
 }
 
 // endLease frees a leased message's slot at its endpoint: it may be
@@ -350,7 +352,7 @@ func (q *qtx) releaseExpired(now time.Time) error {
 	}
 	for i, k := range keys {
 		var m *store.Message
-		err := getRecord(q.msgs, k[8:], &m)
+		err := readRecord(q, q.msgs, k[8:], &m)
 		if err != nil || m.Status != store.StatusDelivering || !bytes.Equal(k, timeKey(m.NextAttemptAt, m.ID)) {
 			// Nothing is leased under this key any more.
 			if err := q.leases.Delete(k); err != nil {
@@ -413,7 +415,7 @@ func (q *qtx) admit(from []byte, limit int, now time.Time) (next []byte, err err
 		next = bytes.Clone(k)
 	}
 	for _, e := range entries {
-		if err := q.intake.Delete(e.k); err != nil {
+		if err := q.del(q.intake, e.k); err != nil {
 			return nil, err
 		}
 		m, ok := parseIntake(e.k, e.v)
@@ -433,7 +435,7 @@ func (q *qtx) queueAdmitted(m *store.Message, now time.Time) error {
 	q.putEndpointMessage(m)
 	if !q.endpointExists(m) {
 		var rec *store.Message
-		if err := getRecord(q.msgs, []byte(m.ID), &rec); err != nil || rec.Status.Final() || rec.Status == store.StatusDelivering {
+		if err := readRecord(q, q.msgs, []byte(m.ID), &rec); err != nil || rec.Status.Final() || rec.Status == store.StatusDelivering {
 			return nil // gone, unreadable (nothing to deliver either way) or not waiting
 		}
 		return q.move(rec, store.StatusCancelled, time.Time{}, now)

@@ -69,7 +69,7 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 		q := s.c.qtx(tx)
 		for i, id := range p.MessageIDs {
 			var m *store.Message
-			err := getRecord(q.msgs, []byte(id), &m)
+			err := readRecord(q, q.msgs, []byte(id), &m)
 			switch {
 			case errors.Is(err, store.ErrNotFound) || (err == nil && m.TenantID != p.TenantID):
 				out[i] = store.RetryNotFound
@@ -247,7 +247,7 @@ func (s *Store) RecoveryStep(ctx context.Context, tenantID, id string, limit int
 				msgID = pos[8:]
 			}
 			var m *store.Message
-			err := getRecord(q.msgs, msgID, &m)
+			err := readRecord(q, q.msgs, msgID, &m)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
 				continue
