@@ -221,8 +221,7 @@ func (c *committer) commit(live []*op) []*op {
 				}
 			}
 			results = append(results, live[i].fn(tx))
-			var r *rejection
-			if results[i] != nil && !errors.As(results[i], &r) {
+			if results[i] != nil && !rejected(results[i]) {
 				return errGroupFailed
 			}
 		}
@@ -247,12 +246,23 @@ func (c *committer) commit(live []*op) []*op {
 	return live
 }
 
+// unreject returns the error a rejection carries, or err itself. A nil
+// err, what nearly every write returns, is answered before errors.As,
+// whose target escapes: an allocation per write in the writer.
 func unreject(err error) error {
+	if err == nil {
+		return nil
+	}
 	var r *rejection
 	if errors.As(err, &r) {
 		return r.err
 	}
 	return err
+}
+
+func rejected(err error) bool {
+	var r *rejection
+	return errors.As(err, &r)
 }
 
 // update runs fn in a write transaction whose writes share one qtx, and
