@@ -70,11 +70,12 @@ func TestQtx_del_deletes_what_bbolt_Delete_deletes(t *testing.T) {
 				q := &qtx{tx: tx}
 				// Positioned elsewhere first, as a reused cursor is.
 				q.get(b, []byte("d"))
-				out, err := want, &wantErr
-				*err = b.Delete([]byte(k))
+				out, errp := want, &wantErr
 				if mine {
-					out, err = got, &gotErr
-					*err = q.del(b, []byte(k))
+					out, errp = got, &gotErr
+					*errp = q.del(b, []byte(k))
+				} else {
+					*errp = b.Delete([]byte(k))
 				}
 				return b.ForEach(func(k, v []byte) error {
 					out[string(k)] = bytes.Clone(v) // v lives only as long as tx
