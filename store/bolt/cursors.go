@@ -18,9 +18,9 @@ type bucketCursor struct {
 
 // cursor returns the transaction's cursor on b, to be positioned anew by
 // the caller. bbolt's Get and Delete make a cursor per call, whose stack
-// grows from nothing: measured, that was most of what a claim, a complete
-// and a publish allocated in the writer. A write transaction hands out one
-// *bbolt.Bucket per bucket, so b identifies it.
+// grows from nothing: in an end-to-end profile, growing those stacks took
+// 6% of the writer's CPU, Puts' cursors included. A write transaction
+// hands out one *bbolt.Bucket per bucket, so b identifies it.
 func (q *qtx) cursor(b *bbolt.Bucket) *bbolt.Cursor {
 	for i := range q.cursors {
 		bc := &q.cursors[i]
