@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -82,10 +83,39 @@ func TestLibraryScenarios_ReportWriterLoadAndGrouping(t *testing.T) {
 		check(t, r.PerSecond, r.KiBWritten, r.WriterLoad, r.PerCommit)
 	})
 	t.Run("e2e", func(t *testing.T) {
-		r, err := endToEnd(t.TempDir(), 300, 10)
+		r, err := endToEnd(t.TempDir(), 300, 10, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		check(t, r.PerSecond, r.KiBWritten, r.WriterLoad, r.PerCommit)
 	})
+	// Every event must arrive (endToEnd fails otherwise) when they
+	// alternate between two stores, and both stores' writes count.
+	t.Run("e2e over two stores", func(t *testing.T) {
+		r, err := endToEnd(t.TempDir(), 300, 10, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, r.PerSecond, r.KiBWritten, r.WriterLoad, r.PerCommit)
+	})
+}
+
+func TestEndToEnd_refuses_stores_that_do_not_divide_the_endpoints(t *testing.T) {
+	for _, stores := range []int{0, 3, senders + 1} {
+		dir := t.TempDir()
+		if _, err := endToEnd(dir, 10, 10, stores); err == nil {
+			t.Errorf("%d stores over 10 endpoints: no error", stores)
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Errorf("%d stores: wrote %d entries", stores, len(left))
+		}
+	}
+}
+
+func TestRun_refuses_the_experiments(t *testing.T) {
+	for _, p := range []params{{Stores: 2}, {Stores: 1, NoSync: true}} {
+		if err := run(p, 1, 1, false); err == nil {
+			t.Errorf("%+v: no error", p)
+		}
+	}
 }

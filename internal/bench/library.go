@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/hooksmith/webhook"
 	"github.com/hooksmith/webhook/store/bolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // eventType is the one type the benchmark publishes.
@@ -81,8 +83,12 @@ type rig struct {
 	rcv     *receiver // closed with the rig, if set
 }
 
+// storeOptions are the options rigs open their stores with: fsync on every
+// commit unless -nosync.
+var storeOptions bolt.Options
+
 func openRig(dir string, cfg webhook.Config) (*rig, error) {
-	st, err := bolt.Open(filepath.Join(dir, "webhooks.db"), nil) // fsync on every commit
+	st, err := bolt.Open(filepath.Join(dir, "webhooks.db"), &storeOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -154,8 +160,11 @@ func (r *rig) addTenants(n int, url string) error {
 }
 
 // publish sends event number n to tenant n mod len(tenants).
-func (r *rig) publish(n int) error {
-	res, err := r.tenants[n%len(r.tenants)].Publish(context.Background(), webhook.Event{
+func (r *rig) publish(n int) error { return r.publishTo(n, n) }
+
+// publishTo sends event number n to tenant t mod len(tenants).
+func (r *rig) publishTo(n, t int) error {
+	res, err := r.tenants[t%len(r.tenants)].Publish(context.Background(), webhook.Event{
 		ID: "b-" + strconv.Itoa(n), Type: eventType, Payload: r.payload,
 	})
 	if err == nil && len(res.Messages) != 1 {
@@ -244,23 +253,49 @@ type e2eResult struct {
 // endToEnd publishes events across endpoints tenants (one endpoint each)
 // from 64 publishers while the dispatcher delivers, and measures from the
 // first publish to the last receipt (and the index entries left then
-// written), and each event's publish-to-receipt.
-func endToEnd(dir string, events, endpoints int) (e2eResult, error) {
-	r, rcv, err := setup(dir, events, endpoints)
+// written), and each event's publish-to-receipt. With stores above 1 (an
+// experiment: -stores) the tenants are split evenly over that many stores,
+// each in a file of its own with a dispatcher of an equal share of the
+// workers, and the events alternate between them; the store figures are
+// their sums, and the writer load their mean.
+func endToEnd(dir string, events, endpoints, stores int) (e2eResult, error) {
+	if stores < 1 || stores > senders || endpoints%stores != 0 {
+		return e2eResult{}, fmt.Errorf("%d stores: want 1 to %d, dividing the %d endpoints", stores, senders, endpoints)
+	}
+	rcv, err := newReceiver(events)
 	if err != nil {
 		return e2eResult{}, err
 	}
-	defer r.close()
-	if err := r.d.Start(context.Background()); err != nil {
-		return e2eResult{}, err
+	defer rcv.close()
+	rigs := make([]*rig, stores)
+	for i := range rigs {
+		sub := filepath.Join(dir, strconv.Itoa(i))
+		if err := os.Mkdir(sub, 0o700); err != nil {
+			return e2eResult{}, err
+		}
+		r, err := openRig(sub, webhook.Config{Workers: senders / stores})
+		if err != nil {
+			return e2eResult{}, err
+		}
+		defer r.close()
+		if err := r.addTenants(endpoints/stores, rcv.base); err != nil {
+			return e2eResult{}, err
+		}
+		if err := r.d.Start(context.Background()); err != nil {
+			return e2eResult{}, err
+		}
+		rigs[i] = r
 	}
 	sent := make([]int64, events)
-	before, counts := r.st.DB().Stats(), countedNow()
-	w0 := r.st.Stats()
+	before, w0 := make([]bbolt.Stats, stores), make([]bolt.Stats, stores)
+	for i, r := range rigs {
+		before[i], w0[i] = r.st.DB().Stats(), r.st.Stats()
+	}
+	counts := countedNow()
 	start := time.Now()
 	err = parallel(events, 64, func(i int) error {
 		sent[i] = time.Now().UnixNano()
-		return r.publish(i)
+		return rigs[i%stores].publishTo(i, i/stores)
 	})
 	if err != nil {
 		return e2eResult{}, err
@@ -277,20 +312,31 @@ func endToEnd(dir string, events, endpoints int) (e2eResult, error) {
 	// publishThroughput, and the figure does not depend on how much of it
 	// the interval left for after the last receipt.
 	flush := time.Now()
-	r.st.DB()
+	for _, r := range rigs {
+		r.st.DB()
+	}
 	elapsed := time.Duration(last-start.UnixNano()) + time.Since(flush)
 	res := latencies(rcv, sent)
 	res.PerSecond = float64(events) / elapsed.Seconds()
-	w := r.st.Stats()
-	res.WriterLoad = float64(w.Busy-w0.Busy) / float64(elapsed)
-	res.PerCommit = float64(w.Writes-w0.Writes) / float64(w.Commits-w0.Commits)
+	var busy time.Duration
+	var writes, commits uint64
+	for i, r := range rigs {
+		w := r.st.Stats()
+		busy += w.Busy - w0[i].Busy
+		writes += w.Writes - w0[i].Writes
+		commits += w.Commits - w0[i].Commits
+	}
+	res.WriterLoad = float64(busy) / float64(elapsed) / float64(stores)
+	res.PerCommit = float64(writes) / float64(commits)
 	// Close waits for the last outcomes to be stored. It cuts short requests
 	// still in flight, whose release is counted too: an overcount of at
 	// most one write per worker.
-	if err := r.d.Close(); err != nil {
-		return e2eResult{}, err
+	for i, r := range rigs {
+		if err := r.d.Close(); err != nil {
+			return e2eResult{}, err
+		}
+		res.KiBWritten += kibWritten(r.st.DB(), before[i], events)
 	}
-	res.KiBWritten = kibWritten(r.st.DB(), before, events)
 	printCounted(counts, events, "message")
 	return res, nil
 }

@@ -44,7 +44,9 @@ type params struct {
 	ScaleTenants   int
 	Backlog        int
 	DrainWindow    time.Duration
-	Records        int // bbolt ceiling
+	Records        int  // bbolt ceiling
+	Stores         int  // end to end: stores the tenants are split over (an experiment)
+	NoSync         bool // the library's scenarios: stores open with Options.NoSync (an experiment)
 }
 
 func main() {
@@ -61,6 +63,8 @@ func main() {
 	flag.IntVar(&p.Backlog, "backlog", 1_000_000, "backlog: pending messages (0 skips)")
 	flag.DurationVar(&p.DrainWindow, "drain-window", 10*time.Second, "backlog: how long delivery is watched")
 	flag.IntVar(&p.Records, "records", 20000, "bbolt ceiling: 1 KiB records written")
+	flag.IntVar(&p.Stores, "stores", 1, "end to end, an experiment: stores the tenants are split over, each with a dispatcher of an equal share of the workers")
+	flag.BoolVar(&p.NoSync, "nosync", false, "the library's scenarios, an experiment: open the store with Options.NoSync (commits are not fsynced)")
 	reps := flag.Int("reps", 3, "repetitions of each scenario (the median is reported)")
 	heavyReps := flag.Int("heavy-reps", 3, "repetitions of the scale and backlog scenarios")
 	quick := flag.Bool("quick", false, "small sizes: a smoke run of every scenario")
@@ -80,7 +84,8 @@ func main() {
 	}
 	if *quick {
 		p = params{Events: 2000, Endpoints: 100, Publish: 2000, Publishers: 64, Rate: 500, Duration: 2 * time.Second,
-			ScaleEndpoints: 20000, ScaleTenants: 2000, Backlog: 20000, DrainWindow: 2 * time.Second, Records: 2000}
+			ScaleEndpoints: 20000, ScaleTenants: 2000, Backlog: 20000, DrainWindow: 2 * time.Second, Records: 2000,
+			Stores: p.Stores, NoSync: p.NoSync}
 		*reps, *heavyReps = 1, 1
 	}
 	if *scenario != "" {
@@ -143,6 +148,7 @@ func runScenario(name string, p params) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	storeOptions.NoSync = p.NoSync
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
 	var m metrics
@@ -179,7 +185,7 @@ func runScenario(name string, p params) error {
 		m = metrics{"per_second": r.PerSecond, "kib_written_per_event": r.KiBWritten, "writer_load": r.WriterLoad,
 			"writes_per_commit": r.PerCommit}
 	case "e2e":
-		r, err := endToEnd(dir, p.Events, p.Endpoints)
+		r, err := endToEnd(dir, p.Events, p.Endpoints, p.Stores)
 		if err != nil {
 			return err
 		}
@@ -255,6 +261,9 @@ type result struct {
 func run(p params, reps, heavyReps int, asJSON bool) error {
 	if reps < 1 || heavyReps < 1 {
 		return errors.New("-reps and -heavy-reps must be at least 1")
+	}
+	if p.NoSync || p.Stores != 1 {
+		return errors.New("-nosync and -stores are for -scenario runs: the targets are for one durable store")
 	}
 	args := childArgs(p)
 	type plan struct {
